@@ -1,0 +1,33 @@
+"""Helpers shared by the CLI commands."""
+
+from __future__ import annotations
+
+import json
+import sys
+from functools import lru_cache
+
+from assistant.config import Settings, load_settings
+
+
+def settings_from(args, **overrides) -> Settings:
+    """Settings with the global flags (--home, --config) and command flags applied."""
+    explicit = {"home": getattr(args, "home", None), "config": getattr(args, "config", None)}
+    explicit.update(overrides)
+    return load_settings(explicit)
+
+
+@lru_cache(maxsize=4)
+def _open_kb(home: str, chroma_url: str | None, embedding_model_path: str | None):
+    from knowledge.store import KnowledgeBase
+
+    return KnowledgeBase.open(home, chroma_url=chroma_url, embedding_model_path=embedding_model_path)
+
+
+def open_kb(settings: Settings):
+    """The knowledge base the settings point at (embedded Chroma, or the server at chroma_url)."""
+    return _open_kb(str(settings.kb_dir), settings.chroma_url, settings.embedding_model_path)
+
+
+def print_json(obj) -> None:
+    json.dump(obj, sys.stdout, ensure_ascii=False, indent=2, default=str)
+    sys.stdout.write("\n")

@@ -55,3 +55,8 @@ def home(tmp_path, monkeypatch):
     path.mkdir()
     monkeypatch.setenv("ANOMALY_CHAT_HOME", str(path))
     return path
+
+
+# Fixture modules owned by each layer's tests (kept apart so that each layer's fixtures stay small).
+pytest_plugins = [name for name in ("tests.fixtures_knowledge", "tests.fixtures_models")
+                  if __import__("importlib.util").util.find_spec(name) is not None]

@@ -37,6 +37,9 @@ class ToolContext(Protocol):
     kb: Any  # knowledge.store.KnowledgeBase
     author: str
     can_edit_knowledge: bool
+    user_text: str  # what the person wrote in this turn (knowledge may only be taught from it)
+    class_name: str | None  # the class of the current inspection, if known
+    cache_dir: Any  # Path for renders and expert caches
 
 
 @dataclass

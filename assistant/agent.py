@@ -1,0 +1,81 @@
+"""The agent loop: send a request, run the tools the model asks for, send their results, repeat.
+
+It is a generator of Events (tool step started / finished with its duration, streamed text) whose
+return value is the final ModelReply, so callers write `reply = yield from run(...)`.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+
+from assistant.backends.base import Backend, EncodedImage, Message, ModelReply, ModelRequest
+from assistant.events import Event, new_step_id
+from tools.errors import BackendError
+from tools.registry import call_tool
+
+_DONE = object()
+
+
+def run(backend: Backend, request: ModelRequest, ctx, *, max_steps: int = 6, stream: bool = False,
+        image_long_side: int = 768) -> Iterator[Event]:
+    """Run the model until it answers without tool calls or the step limit is reached."""
+    reply = ModelReply()
+    for _ in range(max_steps):
+        reply = yield from _complete(backend, request, stream)
+        if not reply.tool_calls:
+            return reply
+        request.messages.append(Message("assistant", parts=[reply.text] if reply.text else [], tool_calls=reply.tool_calls))
+        images = []
+        for call in reply.tool_calls:
+            images += yield from _run_tool(call, ctx, request, image_long_side)
+        if images:  # tool messages carry text only; their pictures follow in a user message
+            request.messages.append(Message("user", parts=["Pictures returned by the tools above:", *images]))
+    yield Event("notice", text=f"Stopped after {max_steps} model steps (step limit); the answer may be incomplete.")
+    return reply
+
+
+def _run_tool(call, ctx, request: ModelRequest, long_side: int) -> Iterator[Event]:
+    step = new_step_id()
+    title = f"🛠️ {call.name}"
+    yield Event("step", title=title, text=_args_text(call.arguments), status="pending", step_id=step)
+    result = call_tool(call.name, call.arguments, ctx)
+    yield Event("step", title=title, text=result.text[:2000], status="error" if result.error else "done",
+                step_id=step, duration_s=result.duration_s, images=list(result.images))
+    request.messages.append(Message("tool", parts=[result.text], tool_call_id=call.id, tool_name=call.name))
+    return [EncodedImage.from_pil(img, f"{call.name} result {i + 1}", long_side) for i, img in enumerate(result.images)]
+
+
+def _args_text(arguments: dict) -> str:
+    return ", ".join(f"{k}={str(v)[:80]}" for k, v in arguments.items())
+
+
+def _complete(backend: Backend, request: ModelRequest, stream: bool) -> Iterator[Event]:
+    if not (stream and backend.supports_streaming):
+        return backend.complete(request)
+    return (yield from _complete_streaming(backend, request))
+
+
+def _complete_streaming(backend: Backend, request: ModelRequest) -> Iterator[Event]:
+    """Run a blocking streaming call in a thread and pass its text deltas on as events."""
+    deltas: queue.Queue = queue.Queue()
+    outcome: dict = {}
+
+    def work():
+        try:
+            outcome["reply"] = backend.complete(request, on_text=deltas.put)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            outcome["error"] = exc
+        finally:
+            deltas.put(_DONE)
+
+    threading.Thread(target=work, daemon=True, name="model-call").start()
+    while (item := deltas.get()) is not _DONE:
+        yield Event("text", text=item)
+    if "error" in outcome:
+        raise outcome["error"]
+    reply = outcome.get("reply")
+    if reply is None:
+        raise BackendError("the model call ended without a reply")
+    return reply

@@ -1,0 +1,68 @@
+"""The built-in offline backend: no network, no key, no model weights.
+
+It turns the experts' evidence and the retrieved rules into a grounded verdict and explanation,
+answers follow-ups from that evidence, and recognises explicit teaching (calling add_rule through
+the same tool loop as a real model). It reads the structured turn (request.context) because it
+cannot look at the pictures itself.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from assistant.backends.base import Backend, ModelReply, ModelRequest, ToolCall, register_backend
+from assistant.offline_answers import answer_follow_up, verdict_json
+from assistant.teaching import find_lesson
+
+_REFERENCE_REQUEST = ("add as reference", "add it as reference", "add this as reference", "store as reference",
+                      "save as reference", "use as reference", "add as a reference", "as a normal reference")
+
+
+@register_backend
+class OfflineBackend(Backend):
+    name = "offline"
+    default_model = "vision-expert"
+    supports_streaming = False
+    needs_network = False
+
+    def complete(self, request: ModelRequest, on_text=None) -> ModelReply:
+        turn = request.context
+        last = request.messages[-1] if request.messages else None
+        if last is not None and last.role == "tool":
+            text = "\n".join(m.text for m in _trailing_tool_messages(request.messages))
+            return self._reply(text)
+        if turn is None:
+            return self._reply("The offline backend needs an inspection context; attach a file to inspect.")
+        if turn.mode == "analysis":
+            return self._reply(json.dumps(verdict_json(turn)))
+        call = self._teaching_call(turn)
+        if call is not None:
+            return ModelReply(tool_calls=[call], model=self.model, finish_reason="tool_calls")
+        return self._reply(answer_follow_up(turn))
+
+    def _reply(self, text: str) -> ModelReply:
+        return ModelReply(text=text, model=self.model, usage={"input_tokens": 0, "output_tokens": 0})
+
+    @staticmethod
+    def _teaching_call(turn) -> ToolCall | None:
+        question = turn.question.lower()
+        lesson = find_lesson(turn.question, turn.known_classes)
+        if lesson is not None:
+            name = lesson.class_name or turn.class_name
+            if name:
+                args = {"class_name": name, "text": lesson.text, "kind": lesson.kind}
+                return ToolCall(f"call_{uuid.uuid4().hex[:8]}", "add_rule", args)
+        if turn.class_name and turn.artifact_id and any(p in question for p in _REFERENCE_REQUEST):
+            args = {"artifact_id": turn.artifact_id, "class_name": turn.class_name, "note": "added in chat"}
+            return ToolCall(f"call_{uuid.uuid4().hex[:8]}", "add_reference", args)
+        return None
+
+
+def _trailing_tool_messages(messages):
+    tail = []
+    for message in reversed(messages):
+        if message.role != "tool":
+            break
+        tail.append(message)
+    return list(reversed(tail))

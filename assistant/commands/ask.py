@@ -1,0 +1,65 @@
+"""`anomaly-chat ask FILE`: one analysis, printed as text or as one JSON object."""
+
+from __future__ import annotations
+
+import sys
+
+from assistant.commands.common import open_kb, print_json, settings_from
+
+
+def add_backend_flags(parser) -> None:
+    parser.add_argument("--backend", choices=["auto", "offline", "openai", "gemini"], help="model backend (default: auto)")
+    parser.add_argument("--model", help="model name, e.g. gpt-4o, gemini-2.5-flash, llava")
+    parser.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://localhost:11434/v1 (Ollama)")
+
+
+def register(sub) -> None:
+    parser = sub.add_parser("ask", help="inspect one file and print the verdict")
+    parser.add_argument("file", help="image, point cloud, series or video to inspect")
+    parser.add_argument("question", nargs="?", default="", help="optional question about the file")
+    parser.add_argument("--class", dest="class_name", help="class of the object (default: suggested from the image)")
+    parser.add_argument("--ref", action="append", default=[], metavar="FILE", help="a reference normal for this run (repeatable)")
+    parser.add_argument("--rule", action="append", default=[], metavar="TEXT", help="an extra normality rule for this run (repeatable)")
+    parser.add_argument("--strategy", help="prompt strategy, e.g. rules+reference+expert (default) or naive")
+    parser.add_argument("--references", type=int, help="how many stored reference normals to use (default 1)")
+    add_backend_flags(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show each step on stderr")
+    parser.set_defaults(func=run)
+
+
+def make_session(args, **session_kwargs):
+    from assistant.session import Session
+
+    settings = settings_from(args, backend=args.backend, model=args.model, openai_base_url=args.base_url)
+    return Session(settings, open_kb(settings), model=args.model, base_url=args.base_url, **session_kwargs)
+
+
+def run(args) -> int:
+    session = make_session(args)
+    events = session.send(args.question, [args.file, *args.ref], class_name=args.class_name, strategy=args.strategy,
+                          references=args.references, extra_rules=args.rule)
+    verdict = None
+    for event in events:
+        if args.verbose and event.kind in ("step", "notice") and (event.status != "pending") and (event.title or event.text):
+            print(f"· {event.title} {event.text}".rstrip(), file=sys.stderr)
+        if event.kind == "verdict":
+            verdict = event.verdict
+    if args.json:
+        print_json({"file": args.file, "label": verdict.label, **verdict.to_dict()})
+    else:
+        print(format_verdict(verdict))
+    return 0
+
+
+def format_verdict(verdict) -> str:
+    score = "n/a" if verdict.score is None else f"{verdict.score:.2f}"
+    lines = [f"{verdict.label.upper()}  score {score} ({verdict.score_source})  class {verdict.class_name or 'unknown'}"
+             f"  [{verdict.backend}/{verdict.model}]"]
+    if verdict.location.get("where"):
+        lines.append(f"where: {verdict.location['where']}")
+    lines.append(verdict.reasoning)
+    if verdict.parse_error:
+        lines.append(f"(the model's reply could not be read: {verdict.parse_error})")
+    lines += [f"note: {n}" for n in verdict.notes]
+    return "\n".join(lines)

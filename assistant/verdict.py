@@ -1,0 +1,177 @@
+"""The structured answer of one analysis, and how it is read from a model's reply.
+
+Parsing is tolerant (the first JSON object in the text, code fences, the paper's legacy key
+`correctness` where 1 = normal and 0 = anomaly) but never guesses: a reply that cannot be read is
+a Verdict with parsed=False and the error, not a silent default.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field
+
+SCORE_SOURCES = ("logprobs", "confidence", "expert", "none")
+
+
+@dataclass
+class Verdict:
+    anomalous: bool | None
+    score: float | None
+    score_source: str
+    reasoning: str = ""
+    defect_type: str = ""
+    location: dict = field(default_factory=dict)  # {"box": [x0,y0,x1,y1] | None, "where": str}
+    regions: list = field(default_factory=list)  # the vision expert's regions, when it ran
+    rules_used: list = field(default_factory=list)
+    class_name: str | None = None
+    strategy: str = ""
+    backend: str = ""
+    model: str = ""
+    prompt_version: str = ""
+    parsed: bool = True
+    parse_error: str | None = None
+    notes: list = field(default_factory=list)  # e.g. "no reference stored for this class"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def label(self) -> str:
+        if self.anomalous is None:
+            return "undecided" if self.parsed else "unparsed"
+        return "anomalous" if self.anomalous else "normal"
+
+
+@dataclass
+class ParsedAnswer:
+    anomalous: bool | None  # None: the answer explicitly says it cannot decide
+    confidence: float | None
+    reasoning: str
+    defect_type: str
+    location: dict
+    rules_used: list
+
+
+class VerdictParseError(ValueError):
+    pass
+
+
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
+
+
+def first_json_object(text: str) -> dict:
+    """The first JSON object in a text (inside code fences or not)."""
+    candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
+    decoder = json.JSONDecoder()
+    for chunk in candidates:
+        for start in [i for i, ch in enumerate(chunk) if ch == "{"][:50]:
+            try:
+                obj, _ = decoder.raw_decode(chunk[start:])
+            except json.JSONDecodeError:
+                continue
+            if isinstance(obj, dict):
+                return obj
+    if "{" in text and "}" not in text[text.index("{"):]:
+        raise VerdictParseError("the JSON object is cut off (truncated reply)")
+    raise VerdictParseError("no JSON object found in the reply")
+
+
+def _as_bool(value, key: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "yes", "anomalous", "1", "false", "no", "normal", "0"):
+        return value.strip().lower() in ("true", "yes", "anomalous", "1")
+    raise VerdictParseError(f"{key!r} must be true or false, got {value!r}")
+
+
+def _confidence(value) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    if math.isnan(number):
+        return None
+    return min(1.0, max(0.0, number / 100 if number > 1 else number))
+
+
+def _location(value) -> dict:
+    if isinstance(value, str):
+        return {"box": None, "where": value}
+    if not isinstance(value, dict):
+        return {"box": None, "where": ""}
+    box = value.get("box")
+    ok = isinstance(box, list) and len(box) == 4 and all(isinstance(v, (int, float)) for v in box)
+    box = [min(1.0, max(0.0, float(v))) for v in box] if ok else None
+    return {"box": box, "where": str(value.get("where") or "")}
+
+
+def parse_answer(text: str) -> ParsedAnswer:
+    """Read the verdict JSON from a reply; raises VerdictParseError with a reason."""
+    obj = first_json_object(text)
+    if "anomalous" in obj and obj["anomalous"] is None:
+        anomalous = None
+    elif "anomalous" in obj:
+        anomalous = _as_bool(obj["anomalous"], "anomalous")
+    elif "correctness" in obj:  # the paper's format: 1 = normal, 0 = anomaly
+        anomalous = not _as_bool(obj["correctness"], "correctness")
+    else:
+        raise VerdictParseError("the JSON has neither 'anomalous' nor 'correctness'")
+    reasoning = obj.get("reasoning", obj.get("reason", ""))
+    rules = obj.get("rules_used") or []
+    return ParsedAnswer(
+        anomalous=anomalous,
+        confidence=_confidence(obj.get("confidence")),
+        reasoning=str(reasoning),
+        defect_type=str(obj.get("defect_type") or ("none" if anomalous is False else "")),
+        location=_location(obj.get("location")),
+        rules_used=[str(r) for r in rules] if isinstance(rules, list) else [],
+    )
+
+
+_TRUE = {"true", "yes"}
+_FALSE = {"false", "no"}
+
+
+def logprob_score(logprobs) -> float | None:
+    """P(anomalous) from the log-probabilities of the token that carries the verdict, when present."""
+    if not logprobs:
+        return None
+    for i, item in enumerate(logprobs):
+        token = item.token.strip().strip('"').lower()
+        if token not in _TRUE | _FALSE:
+            continue
+        before = "".join(t.token for t in logprobs[max(0, i - 6):i]).lower()
+        if "anomalous" not in before:
+            continue
+        p_true = p_false = 0.0
+        top = dict(item.top) or {item.token: item.logprob}
+        for tok, lp in top.items():
+            word = tok.strip().strip('"').lower()
+            if word in _TRUE:
+                p_true += math.exp(lp)
+            elif word in _FALSE:
+                p_false += math.exp(lp)
+        if p_true + p_false > 0:
+            return p_true / (p_true + p_false)
+    return None
+
+
+def choose_score(answer: ParsedAnswer, logprobs, expert_score: float | None) -> tuple[float | None, str]:
+    """The most informative continuous score available, and where it came from."""
+    if answer.anomalous is None:
+        return None, "none"
+    from_logprobs = logprob_score(logprobs)
+    if from_logprobs is not None:
+        return from_logprobs, "logprobs"
+    if answer.confidence is not None:
+        confidence = answer.confidence
+        if (confidence < 0.5) == answer.anomalous and confidence != 0.5:
+            confidence = 1.0 - confidence  # the model rated its sureness in its own verdict
+        return confidence, "confidence"
+    if expert_score is not None:
+        return float(expert_score), "expert"
+    return (1.0 if answer.anomalous else 0.0), "none"

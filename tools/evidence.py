@@ -1,0 +1,106 @@
+"""Evidence for one query: its 2-D view, the reference normals' views, and the experts' findings.
+
+Shared by the analysis pipeline and the compare_with_reference tool so both see the same thing.
+The knowledge base is passed in (duck-typed), so tools/ does not depend on knowledge/.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from tools.artifacts import Artifact, load
+from tools.views import to_image
+
+
+@dataclass
+class ReferenceView:
+    label: str
+    image: object  # PIL image
+    sample: object = None  # knowledge ReferenceSample, or None for a file given in this turn
+
+
+@dataclass
+class Evidence:
+    query_image: object
+    references: list[ReferenceView] = field(default_factory=list)
+    expert: object = None  # tools.expert.ExpertReport
+    series: object = None  # tools.series_expert.SeriesReport
+    composite: object = None  # PIL image: reference | query | heatmap
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def score(self) -> float | None:
+        report = self.expert or self.series
+        return None if report is None else float(report.score)
+
+    def summary(self) -> str:
+        """The findings in words, for the model and for the person."""
+        lines = []
+        if self.expert is not None:
+            lines.append(self.expert.summary())
+            if self.references:
+                nearest = self.references[min(self.expert.nearest_reference, len(self.references) - 1)]
+                lines.append(f"Most similar reference: {nearest.label}.")
+        if self.series is not None:
+            lines.append(self.series.summary())
+        lines += self.notes
+        return "\n".join(lines) or "No expert evidence."
+
+
+@lru_cache(maxsize=64)
+def _reference_view(path: str, sha: str, class_name: str | None, cache_dir: str | None):
+    artifact = load(Path(path))
+    return to_image(artifact, class_name=class_name, cache_dir=Path(cache_dir) if cache_dir else None)
+
+
+def stored_references(kb, class_name: str | None, query_image, k: int, cache_dir: Path | None) -> list[ReferenceView]:
+    """The k stored reference normals nearest to the query, rendered like the query."""
+    if not class_name or k <= 0:
+        return []
+    samples = kb.nearest_references(class_name, query_image, k)
+    cache = str(cache_dir) if cache_dir else None
+    return [ReferenceView(f"reference {s.id}", _reference_view(str(s.path), s.sha256, class_name, cache), s)
+            for s in samples]
+
+
+def turn_references(artifacts: list[Artifact], class_name: str | None, cache_dir: Path | None) -> list[ReferenceView]:
+    """Reference normals uploaded with this turn (not stored)."""
+    return [ReferenceView(f"reference {a.name}", to_image(a, class_name=class_name, cache_dir=cache_dir))
+            for a in artifacts]
+
+
+def gather(query: Artifact, query_image, references: list[ReferenceView], *, class_settings: dict | None = None,
+           cache_dir: Path | None = None, use_expert: bool = True) -> Evidence:
+    """Run the experts that apply to this kind of input."""
+    evidence = Evidence(query_image, list(references))
+    if not use_expert:
+        return evidence
+    if query.kind == "series":
+        from tools.series_expert import detect
+
+        evidence.series = detect(query.payload)
+        return evidence
+    if not references:
+        evidence.notes.append("No reference normal is available, so the vision expert could not compare.")
+        return evidence
+    evidence.expert = _compare(query_image, references, class_settings or {}, cache_dir)
+    evidence.composite = _composite(query_image, references, evidence.expert)
+    return evidence
+
+
+def _compare(query_image, references, settings: dict, cache_dir: Path | None):
+    from tools.expert import compare
+
+    return compare(query_image, [r.image for r in references], cache_dir=cache_dir / "expert" if cache_dir else None,
+                   rotation_invariant=bool(settings.get("rotation_invariant", False)),
+                   matching=settings.get("matching", "auto"))
+
+
+def _composite(query_image, references, report):
+    from tools.imageops import composite, overlay_heatmap
+
+    nearest = references[min(report.nearest_reference, len(references) - 1)]
+    return composite([("reference", nearest.image), ("query", query_image),
+                      (f"heatmap (score {report.score:.2f})", overlay_heatmap(query_image, report.heatmap))])

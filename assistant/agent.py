@@ -22,8 +22,12 @@ def run(backend: Backend, request: ModelRequest, ctx, *, max_steps: int = 6, str
         image_long_side: int = 768) -> Iterator[Event]:
     """Run the model until it answers without tool calls or the step limit is reached."""
     reply = ModelReply()
+    usage: dict = {}
     for _ in range(max_steps):
         reply = yield from _complete(backend, request, stream)
+        for key, value in (reply.usage or {}).items():
+            usage[key] = usage.get(key, 0) + (value or 0)
+        reply.usage = dict(usage)  # the whole loop's token use, not just the last call's
         if not reply.tool_calls:
             return reply
         request.messages.append(Message("assistant", parts=[reply.text] if reply.text else [], tool_calls=reply.tool_calls))

@@ -215,11 +215,11 @@ class Session:
             location = {"box": list(regions[0]["box"]), "where": location.get("where") or regions[0]["where"]}
         return Verdict(anomalous=answer.anomalous, score=score, score_source=source, reasoning=answer.reasoning,
                        defect_type=answer.defect_type, location=location, rules_used=answer.rules_used,
-                       **self._common(turn))
+                       usage=dict(reply.usage), **self._common(turn))
 
     def _unparsed(self, turn, reply, error) -> Verdict:
         return Verdict(anomalous=None, score=None, score_source="none", reasoning=reply.text[:4000], parsed=False,
-                       parse_error=str(error), **self._common(turn))
+                       parse_error=str(error), usage=dict(reply.usage), **self._common(turn))
 
     # ---- follow-ups and chat ------------------------------------------------------------
     def _converse(self, text: str) -> Iterator[Event]:

@@ -33,6 +33,7 @@ class Verdict:
     parsed: bool = True
     parse_error: str | None = None
     notes: list = field(default_factory=list)  # e.g. "no reference stored for this class"
+    usage: dict = field(default_factory=dict)  # tokens used by the model for this verdict
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -46,6 +46,11 @@ class EncodedImage:
         return f"data:{self.mime};base64,{self.b64}"
 
     @property
+    def caption(self) -> str:
+        """The text part sent just before the image so the model can refer to it by label."""
+        return f"[image: {self.label}]"
+
+    @property
     def sha(self) -> str:
         return hashlib.sha256(self.data).hexdigest()[:12]
 

@@ -1,0 +1,45 @@
+"""`anomaly-chat render FILE -o OUT.png [--view NAME] [--class NAME]`: the 2-D view the model sees."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tools.errors import InputError
+
+_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "render", help="render an image, point cloud, series or video to the image the model sees",
+        description="Load FILE and write its 2-D view: the image itself, a point cloud render "
+                    "(depth, shaded, views), a series plot or a video frame grid.")
+    parser.add_argument("file", help="input file (image, point cloud, series or video)")
+    parser.add_argument("-o", "--output", required=True, help="output image (.png or .jpg)")
+    parser.add_argument("--view", help="depth | shaded | views (point clouds), plot (series), frames (video), "
+                                       "image (images); default: the kind's usual view")
+    parser.add_argument("--class", dest="class_name",
+                        help="part class: point clouds use the camera that class's first render fixed")
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from assistant.commands.common import settings_from
+    from tools.artifacts import Limits, load
+    from tools.views import to_image
+
+    output = Path(args.output)
+    if output.suffix.lower() not in _IMAGE_SUFFIXES:
+        raise InputError(f"output {output.name!r} needs an image extension: {', '.join(sorted(_IMAGE_SUFFIXES))}")
+    settings = settings_from(args)
+    limits = Limits(max_bytes=settings.max_upload_mb * 2**20, max_pixels=settings.max_image_pixels)
+    artifact = load(args.file, limits=limits)
+    image = to_image(artifact, args.view, class_name=args.class_name,
+                     cache_dir=settings.cache_dir if args.class_name else None)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        image.save(output)
+    except OSError as exc:
+        raise InputError(f"cannot write {output} ({exc}); check the folder and its permissions") from exc
+    print(f"{output}: {image.width}x{image.height}, {artifact.describe()}")
+    return 0

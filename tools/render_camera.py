@@ -1,0 +1,174 @@
+"""The camera a point cloud is rendered with: orthographic, JSON-serialisable, fixed per class.
+
+A reference and a query of the same class must render from the same view, at the same scale and
+with the same depth colours, or the comparison shows the camera instead of the defect. So the
+first reference of a class fixes its camera in a small store on disk (`CameraStore`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+Vector = tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class Camera:
+    """An orthographic view: looking along `direction` at `centre`, `span` world units across the width."""
+
+    direction: Vector  # from the eye into the scene (unit vector)
+    up: Vector  # image up, orthogonal to direction (unit vector)
+    centre: Vector  # the world point at the image centre
+    span: float  # the scale: world units covered by the image width
+    size: tuple[int, int] = (512, 512)  # width, height in pixels
+    depth_range: tuple[float, float] = (-1.0, 1.0)  # near, far along direction, relative to the centre
+
+    def basis(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Unit vectors right, up, forward (forward = viewing direction)."""
+        forward, up = np.asarray(self.direction, np.float64), np.asarray(self.up, np.float64)
+        return np.cross(forward, up), up, forward
+
+    def project(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Columns, rows (float pixels) and depth (world units, larger = farther) of each point."""
+        right, up, forward = self.basis()
+        frame = np.stack([right, up, forward], axis=1).astype(np.float32)
+        local = (np.asarray(points, np.float32) - np.asarray(self.centre, np.float32)) @ frame
+        pixels_per_unit = self.size[0] / self.span
+        cols = local[:, 0] * pixels_per_unit + self.size[0] / 2
+        rows = self.size[1] / 2 - local[:, 1] * pixels_per_unit
+        return cols, rows, local[:, 2]
+
+    def turned(self, azimuth: float, elevation: float) -> Camera:
+        """The same centre and scale seen from another side; elevation 90 is this camera's own view.
+
+        Elevation 0 looks across the part from the bottom edge of this view (azimuth 0) or from
+        its right edge (azimuth 90).
+        """
+        right, up, forward = self.basis()
+        az, el = np.radians(azimuth), np.radians(elevation)
+        eye = np.cos(el) * (np.sin(az) * right - np.cos(az) * up) - np.sin(el) * forward
+        new_up = up if elevation >= 89.9 else -forward - np.dot(-forward, eye) * eye
+        new_up /= np.linalg.norm(new_up)
+        radius = max(abs(self.depth_range[0]), abs(self.depth_range[1]), self.span / 2)
+        return replace(self, direction=_vec(-eye), up=_vec(new_up), depth_range=(-radius, radius))
+
+    def resized(self, width: int, height: int) -> Camera:
+        """The same view at another image size (the span stays, so the scale per pixel changes)."""
+        return replace(self, size=(int(width), int(height)))
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready values."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Camera:
+        """The inverse of to_dict."""
+        return cls(direction=_vec(data["direction"]), up=_vec(data["up"]), centre=_vec(data["centre"]),
+                   span=float(data["span"]), size=(int(data["size"][0]), int(data["size"][1])),
+                   depth_range=(float(data["depth_range"][0]), float(data["depth_range"][1])))
+
+
+def camera_for(points: np.ndarray, size: tuple[int, int] = (512, 512), margin: float = 0.06) -> Camera:
+    """A camera that frames the cloud: looking at its face, the robust extent filling the image.
+
+    A scan in sensor coordinates (far from the origin compared with its extent) is seen as the
+    sensor saw it, along +z with image rows along +y. Any other cloud is seen along its thinnest
+    direction (PCA), from above (+z side) when that is ambiguous.
+    """
+    sample = _sample(np.asarray(points, np.float64), 50_000)
+    direction, up = _view_axes(sample)
+    right = np.cross(direction, up)
+    local = sample @ np.stack([right, up, direction], axis=1)
+    low, high = np.percentile(local, [0.5, 99.5], axis=0)
+    middle = (low + high) / 2
+    centre = middle[0] * right + middle[1] * up + middle[2] * direction
+    extent = np.maximum(high - low, 1e-9)
+    span = max(extent[0], extent[1] * size[0] / size[1]) * (1 + 2 * margin)
+    half_depth = extent[2] / 2 * (1 + 2 * margin) + 1e-9
+    return Camera(_vec(direction), _vec(up), _vec(centre), float(span), (int(size[0]), int(size[1])),
+                  (-float(half_depth), float(half_depth)))
+
+
+def _view_axes(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    centroid = points.mean(axis=0)
+    radius = np.linalg.norm(points - centroid, axis=1).max()
+    if np.linalg.norm(centroid) > 2 * radius and centroid[2] > 0:
+        return np.array([0.0, 0.0, 1.0]), np.array([0.0, -1.0, 0.0])  # a sensor at the origin
+    _, vectors = np.linalg.eigh(np.cov((points - centroid).T))
+    direction = vectors[:, 0] * (-1.0 if vectors[2, 0] > 0 else 1.0)  # look down on it, from +z
+    if abs(direction[2]) < 1e-6 and direction[np.argmax(np.abs(direction))] < 0:
+        direction = -direction
+    hint = np.array([0.0, 1.0, 0.0]) if abs(direction[1]) < 0.9 else np.array([0.0, 0.0, 1.0])
+    up = hint - np.dot(hint, direction) * direction
+    return direction, up / np.linalg.norm(up)
+
+
+def _sample(points: np.ndarray, count: int) -> np.ndarray:
+    if len(points) <= count:
+        return points
+    return points[np.random.default_rng(0).choice(len(points), count, replace=False)]
+
+
+def _vec(values) -> Vector:
+    x, y, z = (float(v) for v in values)
+    return (x, y, z)
+
+
+def class_key(class_name: str) -> str:
+    """A class name as a file-name-safe key: 'Metal Nut' -> 'metal_nut' (as knowledge/ matches names)."""
+    key = re.sub(r"[\s\-]+", "_", class_name.strip().lower())
+    key = re.sub(r"[^a-z0-9_]", "", key).strip("_")
+    return key or "unnamed"
+
+
+class CameraStore:
+    """One JSON camera per class in a directory; the first reference of a class fixes its camera."""
+
+    def __init__(self, directory: str | os.PathLike):
+        self.directory = Path(directory)
+
+    def path_for(self, class_name: str) -> Path:
+        """Where the camera of a class is kept."""
+        return self.directory / f"{class_key(class_name)}.json"
+
+    def get(self, class_name: str) -> Camera | None:
+        """The stored camera of a class, or None."""
+        try:
+            return Camera.from_dict(json.loads(self.path_for(class_name).read_text()))
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError, IndexError):
+            return None  # a damaged file: the next get_or_set writes a fresh one
+
+    def get_or_set(self, class_name: str, points: np.ndarray, size: tuple[int, int] = (512, 512)) -> Camera:
+        """The class's camera; when there is none yet, the one framing `points` becomes it."""
+        stored = self.get(class_name)
+        if stored is not None:
+            return stored
+        camera = camera_for(points, size)
+        return self._write_first(class_name, camera)
+
+    def _write_first(self, class_name: str, camera: Camera) -> Camera:
+        """Write atomically; if another process got there first, its camera wins."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        target = self.path_for(class_name)
+        handle, temp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
+        with os.fdopen(handle, "w") as out:
+            json.dump(camera.to_dict(), out)
+        try:
+            if target.exists() and self.get(class_name) is None:
+                os.replace(temp, target)  # replace a damaged file
+            else:
+                os.link(temp, target)  # fails if a camera appeared meanwhile
+        except FileExistsError:
+            pass
+        finally:
+            Path(temp).unlink(missing_ok=True)
+        return self.get(class_name) or camera

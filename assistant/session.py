@@ -19,10 +19,12 @@ from assistant.backends.base import Backend, EncodedImage, Message, ModelRequest
 from assistant.events import Event, new_step_id
 from assistant.prompts import Strategy
 from assistant.verdict import Verdict, VerdictParseError, choose_score, parse_answer
+from tools import agent_tools, render_tools  # noqa: F401 - importing them registers the built-in tools
 from tools.artifacts import Artifact, load
 from tools.registry import REGISTRY
 
 SUGGEST_MIN_SIMILARITY = 0.80
+GENERIC_CLASS = {"series": "time_series", "video": "video"}  # seed guidance used when no class is named
 
 
 @dataclass
@@ -134,7 +136,7 @@ class Session:
         if class_name:
             return class_name.strip()
         if turn.modality != "image":
-            return self.last_turn.class_name if self.last_turn else None
+            return GENERIC_CLASS.get(turn.modality)
         suggestions = self.kb.suggest_classes(image, k=3)
         turn.suggested_classes = suggestions
         if suggestions:

@@ -20,7 +20,7 @@ def _expert_reasoning(turn, report) -> str:
     parts.append(f"Its anomaly score is {report.score:.2f} (0.5 is the threshold calibrated on the references).")
     if report.anomalous and report.regions:
         top = report.regions[0]
-        parts.append(f"The strongest deviation is {top.where}, covering {top.area:.1%} of the image "
+        parts.append(f"Strongest deviation: {top.where}, covering {top.area:.1%} of the image "
                      f"(peak {top.peak:.2f}); the part there differs from every reference.")
         if len(report.regions) > 1:
             parts.append(f"{len(report.regions) - 1} further region(s) deviate less.")
@@ -36,7 +36,7 @@ def _series_reasoning(turn, report) -> str:
 def _rules_sentence(turn) -> str:
     if not turn.rules:
         return ""
-    listed = "; ".join(f"[{r.id}] {r.text}" for r in turn.rules[:4])
+    listed = "; ".join(f"[{r.id}] {r.text.rstrip('. ')}" for r in turn.rules[:4])
     return (f" Rules for {turn.class_name or 'this input'}: {listed}. The offline backend cannot read these rules in "
             "the picture; check them where the expert points.")
 
@@ -57,7 +57,7 @@ def verdict_json(turn) -> dict:
     return {
         "reasoning": reasoning + _rules_sentence(turn),
         "anomalous": bool(report.anomalous),
-        "confidence": round(float(report.score), 4),
+        "confidence": None,  # the score is the expert's own; the session records it as such
         "defect_type": ("deviation from normal" if not is_series else "abnormal behaviour") if report.anomalous else "none",
         "location": {"box": list(top.box) if top else None, "where": top.where if top else ""},
         "rules_used": _rule_ids(turn),

@@ -56,7 +56,7 @@ def test_defective_part_is_found_with_region_rules_and_grounded_reasoning(settin
     _, files = workdir
     events, verdict = _run(Session(settings, kb), "is anything wrong?", [files["bad"]], class_name="widget")
     assert verdict.anomalous is True
-    assert verdict.score > 0.5 and verdict.score_source == "confidence"
+    assert verdict.score > 0.5 and verdict.score_source == "expert"
     assert verdict.regions and verdict.location["box"] is not None
     assert set(verdict.rules_used) == {r.id for r in kb.rules("widget")}
     assert "0.5 is the threshold" in verdict.reasoning

@@ -1,0 +1,193 @@
+"""How a turn looks in the chat: collapsible steps, streamed text, pictures, the verdict badge, errors.
+
+`ChatView` keeps the chat's messages as Gradio message dicts (role, content, metadata) and updates
+them event by event, so the UI only has to show `view.messages` after each event. Pictures (the
+rendered view, the reference | query | heatmap composite) are written as PNG files into the
+conversation's own folder, which lies in the app's temp area. Nothing here imports Gradio.
+"""
+
+from __future__ import annotations
+
+import html
+import uuid
+from pathlib import Path
+
+BADGES = {  # label -> (text on the badge, css modifier, symbol)
+    "normal": ("NORMAL", "normal", "✅"),
+    "anomalous": ("ANOMALOUS", "anomalous", "⛔"),
+    "undecided": ("UNDECIDED", "undecided", "❔"),
+    "unparsed": ("UNDECIDED", "undecided", "❔"),
+}
+SCORE_SOURCES = {"logprobs": "the model's token probabilities", "confidence": "the model's confidence",
+                 "expert": "the vision expert", "none": "no continuous score"}
+IMAGE_CAPTIONS = {"evidence": "reference | query | heatmap (red = far from normal)", "view": "rendered view"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif"}
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """The first line of a message, shortened: what the chat shows for an error."""
+    first = (str(text).strip().splitlines() or [""])[0]
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+def save_image(image, folder: Path) -> str:
+    """Write a PIL image as PNG into the conversation's folder; the path for the chat."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{uuid.uuid4().hex[:12]}.png"
+    image.save(path)
+    return str(path)
+
+
+def user_message(text: str, files: list[str], names: list[str]) -> dict:
+    """The person's bubble: their text and their files (pictures inline, others as links)."""
+    content: list = [{"path": path, "alt_text": name} for path, name in zip(files, names, strict=True)]
+    if text.strip():
+        content.append(text)
+    return {"role": "user", "content": content or [""]}
+
+
+def badge_html(verdict) -> str:
+    """NORMAL / ANOMALOUS / UNDECIDED with the score, as a small coloured badge."""
+    word, css, symbol = BADGES.get(verdict.label, BADGES["undecided"])
+    score = "" if verdict.score is None else f" · score {verdict.score:.2f}"
+    return f'<span class="verdict-badge verdict-{css}">{symbol} {word}{score}</span>'
+
+
+def location_text(location: dict) -> str:
+    """Where the anomaly is, in words and as a box in image fractions."""
+    where = (location or {}).get("where") or ""
+    box = (location or {}).get("box")
+    if box:
+        span = f"x {box[0]:.2f}–{box[2]:.2f}, y {box[1]:.2f}–{box[3]:.2f} of the image"
+        where = f"{where} ({span})" if where else span
+    return where
+
+
+def verdict_markdown(verdict) -> str:
+    """The verdict message: badge, location, reasoning, rules, and what produced it."""
+    lines = [badge_html(verdict)]
+    where = location_text(verdict.location)
+    if where and verdict.anomalous:
+        lines.append(f"**Where:** {html.escape(where)}")
+    if verdict.defect_type and verdict.defect_type != "none" and verdict.anomalous:
+        lines.append(f"**Defect:** {html.escape(verdict.defect_type)}")
+    lines.append(f"**Why:** {html.escape(verdict.reasoning or 'no reasoning given')}")
+    if verdict.rules_used:
+        lines.append("**Rules used:** " + ", ".join(f"`{html.escape(r)}`" for r in verdict.rules_used))
+    if not verdict.parsed:
+        lines.append(f"*The model's reply could not be read as a verdict ({html.escape(verdict.parse_error or '')}).*")
+    lines += [f"*Note: {html.escape(n)}*" for n in verdict.notes]
+    model = "/".join(p for p in (verdict.backend, verdict.model) if p)
+    lines.append(f"<small>class {html.escape(verdict.class_name or 'unknown')} · strategy {verdict.strategy or '?'}"
+                 f" · {html.escape(model)} · score from {SCORE_SOURCES.get(verdict.score_source, verdict.score_source)}"
+                 "</small>")
+    return "\n\n".join(lines)
+
+
+class ChatView:
+    """The chat's messages, updated by the events of a turn."""
+
+    def __init__(self, files_dir: Path):
+        self.files_dir = Path(files_dir)
+        self.messages: list[dict] = []
+        self._steps: dict[str, dict] = {}
+        self._streaming: dict | None = None
+
+    def add_user(self, text: str, files: list[str], names: list[str]) -> None:
+        self.messages.append(user_message(text, files, names))
+        self._streaming = None
+
+    def say(self, text: str) -> None:
+        self.messages.append({"role": "assistant", "content": text})
+
+    def add_error(self, message: str) -> None:
+        """A readable one-line error; any step still running is marked as stopped."""
+        for step in self._steps.values():
+            if step["metadata"].get("status") == "pending":
+                step["metadata"].update(status="done", title=step["metadata"]["title"] + " — stopped")
+        self._steps.clear()
+        self.say(f"⚠️ {one_line(message)}")
+
+    def apply(self, event) -> None:
+        """Show one assistant.events.Event."""
+        handler = getattr(self, f"_on_{event.kind}", None)
+        if handler is not None:
+            handler(event)
+
+    def _on_step(self, event) -> None:
+        message = self._steps.get(event.step_id)
+        if message is None:
+            message = {"role": "assistant", "content": "", "metadata": {"title": event.title, "id": event.step_id}}
+            self._steps[event.step_id] = message
+            self.messages.append(message)
+        meta = message["metadata"]
+        meta["status"] = "pending" if event.status == "pending" else "done"
+        if event.status == "error":
+            meta["title"] = f"{event.title} — failed"
+        if event.status != "pending":
+            meta["duration"] = round(event.duration_s, 2)
+            self._steps.pop(event.step_id, None)
+        text = event.text or ("running…" if event.status == "pending" else "done")
+        pictures = [{"path": save_image(img, self.files_dir)} for img in event.images]
+        message["content"] = [text, *pictures] if pictures else text
+
+    def _on_text(self, event) -> None:
+        if self._streaming is None:
+            self._streaming = {"role": "assistant", "content": ""}
+            self.messages.append(self._streaming)
+        self._streaming["content"] += event.text
+
+    def _on_answer(self, event) -> None:
+        if self._streaming is not None:
+            self._streaming["content"] = event.text
+            self._streaming = None
+        else:
+            self.say(event.text)
+
+    def _on_notice(self, event) -> None:
+        if event.text:
+            self.say(f"ℹ️ {event.text}")
+        if event.images:
+            caption = IMAGE_CAPTIONS.get(event.title, event.title)
+            pictures = [{"path": save_image(img, self.files_dir), "alt_text": caption} for img in event.images]
+            self.messages.append({"role": "assistant", "content": [f"*{caption}*", *pictures]})
+
+    def _on_verdict(self, event) -> None:
+        self.say(verdict_markdown(event.verdict))
+
+    def _on_error(self, event) -> None:
+        self.add_error(event.text)
+
+
+def normalise_history(history) -> list[dict]:
+    """One shape for any chat history: [{"role", "text", "files", "title"}].
+
+    The browser hands a Chatbot's value over as content parts ({"type": "text"|"file", ...} with a
+    FileData dict), gradio_client returns the same parts with the downloaded file's path as a string,
+    and handlers use plain message dicts or gr.ChatMessage objects with a string, a file dict or a
+    list of those as content. Components inside messages are skipped.
+    """
+    out = []
+    for message in history or []:
+        get = message.get if isinstance(message, dict) else lambda key, m=message: getattr(m, key, None)
+        content = get("content")
+        parts = content if isinstance(content, list) else [content]
+        texts, files = [], []
+        for part in parts:
+            _collect(part, texts, files)
+        out.append({"role": get("role") or "assistant", "text": "\n".join(t for t in texts if t), "files": files,
+                    "title": (get("metadata") or {}).get("title", "")})
+    return out
+
+
+def _collect(part, texts: list, files: list) -> None:
+    if isinstance(part, str):
+        texts.append(part)
+    elif isinstance(part, dict) and part.get("type") == "text":
+        texts.append(part.get("text", ""))
+    elif isinstance(part, dict) and isinstance(part.get("file"), dict):  # the browser: a FileData dict
+        files.append(part["file"].get("path") or part["file"].get("url") or "")
+    elif isinstance(part, dict) and isinstance(part.get("file"), str):  # gradio_client: the downloaded file
+        files.append(part["file"])
+    elif isinstance(part, dict) and "path" in part:
+        files.append(part["path"])

@@ -1,0 +1,140 @@
+"""What the app's knowledge panel shows and does: rule and reference tables per class, and the
+changes an expert makes there. Every change checks the role here, on the server; each action
+returns a one-line status for the panel instead of raising.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+
+from assistant.access import User, require_expert
+from assistant.chat_view import IMAGE_SUFFIXES, one_line
+from tools.errors import InputError
+
+RULE_COLUMNS = ["id", "kind", "text", "author", "created_at", "active"]
+REFERENCE_COLUMNS = ["id", "modality", "note", "author", "created_at"]
+RULE_KINDS = ["normality", "defect", "logical"]
+
+
+def _when(stamp: str) -> str:
+    """An ISO time as 'YYYY-MM-DD HH:MM' (UTC), short enough for a table."""
+    return (stamp or "")[:16].replace("T", " ")
+
+
+def rules_table(kb, class_name: str | None) -> list[list]:
+    """All rules of a class, inactive ones included, as table rows."""
+    if not class_name:
+        return []
+    return [[r.id, r.kind, r.text, r.author, _when(r.created_at), "yes" if r.active else "no"]
+            for r in kb.rules(class_name, include_inactive=True)]
+
+
+def references_table(kb, class_name: str | None) -> list[list]:
+    if not class_name:
+        return []
+    return [[s.id, s.modality, s.note, s.author, _when(s.created_at)] for s in kb.references(class_name)]
+
+
+def reference_pictures(kb, class_name: str | None, limit: int = 24) -> list[tuple]:
+    """(thumbnail, caption) for the newest references that are pictures themselves.
+
+    Thumbnails, not paths: the knowledge base's folder is never served to the browser.
+    """
+    if not class_name:
+        return []
+    pictures = []
+    for sample in kb.references(class_name)[-limit:]:
+        if Path(sample.path).suffix.lower() in IMAGE_SUFFIXES:
+            with Image.open(sample.path) as image:
+                thumb = image.convert("RGB")
+                thumb.thumbnail((256, 256))
+            pictures.append((thumb, f"{sample.id} · {sample.author}"))
+    return pictures
+
+
+def _guarded(action):
+    """Run a change; a refusal or bad input comes back as a one-line status."""
+    try:
+        return action()
+    except InputError as exc:
+        return f"⚠️ {one_line(str(exc))}"
+
+
+def _need(value: str | None, what: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise InputError(f"{what} is empty; fill it in first")
+    return value
+
+
+def add_rule(kb, user: User, class_name: str, text: str, kind: str) -> str:
+    def action():
+        require_expert(user)
+        rule = kb.add_rule(_need(class_name, "the class"), _need(text, "the rule text"), kind=kind or "normality",
+                           author=user.name, source="expert")
+        return f"✅ Added rule `{rule.id}` to {rule.class_name}."
+
+    return _guarded(action)
+
+
+def edit_rule(kb, user: User, rule_id: str, text: str, kind: str, active: bool) -> str:
+    def action():
+        require_expert(user)
+        rule = kb.edit_rule(_need(rule_id, "the rule id"), text=_need(text, "the rule text"), kind=kind,
+                            active=bool(active), author=user.name)
+        return f"✅ Saved rule `{rule.id}`."
+
+    return _guarded(action)
+
+
+def deactivate_rule(kb, user: User, rule_id: str) -> str:
+    def action():
+        require_expert(user)
+        kb.deactivate_rule(_need(rule_id, "the rule id"))
+        return f"✅ Rule `{rule_id}` is inactive: later analyses no longer use it (it stays listed)."
+
+    return _guarded(action)
+
+
+def request_delete(user: User, rule_id: str) -> tuple[str, str | None]:
+    """First step of deleting: (status asking for confirmation, the id waiting for it)."""
+    try:
+        require_expert(user)
+        rule_id = _need(rule_id, "the rule id")
+    except InputError as exc:
+        return f"⚠️ {one_line(str(exc))}", None
+    return f"Delete rule `{rule_id}` for good? Press **Yes, delete** to confirm, or Cancel.", rule_id
+
+
+def confirm_delete(kb, user: User, pending: str | None) -> str:
+    """Second step: delete the rule that was asked for, and only that one."""
+    def action():
+        require_expert(user)
+        if not pending:
+            raise InputError("nothing to delete: choose a rule and press Delete first")
+        kb.delete_rule(pending)
+        return f"🗑️ Deleted rule `{pending}`."
+
+    return _guarded(action)
+
+
+def add_query_as_reference(kb, user: User, conversation, class_name: str | None) -> str:
+    """Store the conversation's last analysed file as a normal reference of the class."""
+    def action():
+        require_expert(user)
+        artifact = conversation.last_query() if conversation is not None else None
+        if artifact is None:
+            raise InputError("no query yet: inspect a file in the chat first")
+        name = _need(class_name or conversation.last_class(), "the class")
+        view = None
+        if artifact.kind != "image":
+            from tools.views import to_image
+
+            view = to_image(artifact, class_name=name, cache_dir=conversation.settings.cache_dir)
+        sample = kb.add_reference(name, artifact.path, modality=artifact.kind, view_image=view,
+                                  note=f"added in the app from {artifact.name}", author=user.name)
+        return f"✅ Stored {artifact.name} as normal reference `{sample.id}` of {sample.class_name}."
+
+    return _guarded(action)

@@ -1,0 +1,187 @@
+"""The chat app served on loopback and driven through its API with gradio_client (offline backend).
+
+One app with sign-in (an expert and an operator) serves every test of the module; each test uses
+its own clients, so each has its own conversation.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from assistant.access import hash_password
+from assistant.chat_view import normalise_history
+from assistant.config import load_settings
+from tests.helpers.defects import add_defect, jitter, textured_part
+
+pytestmark = pytest.mark.slow
+ALL_PARTS = ["class information", "normality rules", "reference images", "expert evidence"]
+PASSWORDS = {"erik": "erik-password", "olga": "olga-password"}
+
+
+@dataclass
+class App:
+    url: str
+    settings: object
+    kb: object
+    files: dict
+    downloads: Path
+
+    def client(self, name: str):
+        from gradio_client import Client
+
+        return Client(self.url, auth=(name, PASSWORDS[name]), verbose=False, download_files=str(self.downloads))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _pictures(folder: Path) -> dict:
+    base = textured_part(seed=5)
+    files = {f"ref{i}": folder / f"ref{i}.png" for i in range(3)}
+    for i, path in enumerate(files.values()):
+        jitter(base, seed=20 + i).save(path)
+    files["bad"] = folder / "bad.png"
+    add_defect(jitter(base, seed=90), "spot", seed=2, scale=1.5)[0].save(files["bad"])
+    files["corrupt"] = folder / "corrupt.png"
+    files["corrupt"].write_bytes(b"\x89PNG\r\n\x1a\n this is not really a picture")
+    return files
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    import ui
+    from assistant.commands.common import open_kb
+
+    root = tmp_path_factory.mktemp("ui_app")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("GRADIO_TEMP_DIR", str(root / "gradio"))
+    patch.setenv("ANOMALY_CHAT_HOME", str(root / "home"))
+    users = root / "users.toml"
+    users.write_text("".join(f'[users.{n}]\nrole = "{"expert" if n == "erik" else "operator"}"\n'
+                             f'password = "{hash_password(p)}"\n' for n, p in PASSWORDS.items()))
+    settings = load_settings({"home": str(root / "home"), "backend": "offline", "users_file": str(users)}, env={})
+    files = _pictures(root)
+    kb = open_kb(settings)
+    for i in range(3):
+        kb.add_reference("widget", files[f"ref{i}"], author="tester")
+    demo = ui.build_app(settings)
+    _, url, _ = ui.launch(demo, settings, "127.0.0.1", _free_port(), prevent_thread_lock=True, quiet=True)
+    (root / "downloads").mkdir()
+    try:
+        yield App(url, settings, kb, files, root / "downloads")
+    finally:
+        demo.close()
+        patch.undo()
+
+
+def _ask(client, text="", files=(), class_name="widget", parts=ALL_PARTS, k=2) -> list[dict]:
+    from gradio_client import handle_file
+
+    message = {"text": text, "files": [handle_file(str(f)) for f in files]}
+    chat, _box = client.predict(message, class_name, parts, k, api_name="/chat")
+    return normalise_history(chat)
+
+
+def _texts(history) -> str:
+    return "\n".join(m["text"] for m in history)
+
+
+def test_an_image_with_a_question_gets_a_verdict_with_the_heatmap(app):
+    history = _ask(app.client("erik"), "is anything wrong?", [app.files["bad"]])
+    assert "ANOMALOUS" in _texts(history)
+    composite = [m for m in history if "heatmap" in m["text"]]
+    assert composite and composite[0]["files"] and Path(composite[0]["files"][0]).stat().st_size > 0
+    steps = [m["title"] for m in history if m["title"]]
+    assert any("Vision expert" in t for t in steps)
+
+
+def test_a_follow_up_question_is_answered_about_the_last_inspection(app):
+    client = app.client("erik")
+    _ask(client, "is anything wrong?", [app.files["bad"]])
+    history = _ask(client, "where is it?")
+    assert history[-2]["role"] == "user" and history[-2]["text"] == "where is it?"
+    answer = history[-1]
+    assert answer["role"] == "assistant" and answer["text"] and "⚠️" not in answer["text"]
+
+
+def test_a_rule_taught_in_the_chat_is_stored_and_listed_in_the_knowledge_panel(app):
+    client = app.client("erik")
+    _ask(client, "is anything wrong?", [app.files["bad"]])
+    _ask(client, "rule for widget: the three holes are always dark and round")
+    stored = [r for r in app.kb.rules("widget") if r.text == "the three holes are always dark and round"]
+    assert stored and stored[0].author == "erik"
+    panel = client.predict("widget", "widget", api_name="/knowledge")
+    rows = panel[2]["data"]
+    assert any(row[0] == stored[0].id for row in rows)
+
+
+def test_an_operator_cannot_add_a_rule_through_the_api(app):
+    before = {r.id for r in app.kb.rules("widget", include_inactive=True)}
+    status = app.client("olga").predict("widget", "an operator's rule", "normality", api_name="/add_rule")
+    assert "only experts may change knowledge" in status
+    assert {r.id for r in app.kb.rules("widget", include_inactive=True)} == before
+
+
+def test_an_operator_cannot_teach_a_rule_in_the_chat(app):
+    client = app.client("olga")
+    _ask(client, "is anything wrong?", [app.files["bad"]])
+    _ask(client, "rule for widget: operators may not store this sentence")
+    assert not [r for r in app.kb.rules("widget", include_inactive=True) if "operators may not" in r.text]
+
+
+def test_an_expert_adds_a_rule_in_the_panel_and_deletes_it_only_after_confirming(app):
+    client = app.client("erik")
+    status = client.predict("widget", "the label is straight", "normality", api_name="/add_rule")
+    rule_id = status.split("`")[1]
+    client.predict(api_name="/confirm_delete")  # no request first: nothing happens
+    assert app.kb.get_rule(rule_id)
+    asked = client.predict(rule_id, api_name="/request_delete")
+    assert "Yes, delete" in asked  # the pending id stays on the server
+    client.predict(api_name="/confirm_delete")
+    assert rule_id not in {r.id for r in app.kb.rules("widget", include_inactive=True)}
+
+
+def test_two_clients_do_not_see_each_others_history(app):
+    first, second = app.client("erik"), app.client("erik")
+    _ask(first, "first client's secret question about this part", [app.files["bad"]])
+    history = _ask(second, "what did I ask before?")
+    assert "first client's secret" not in _texts(history)
+    assert sum(1 for m in history if m["role"] == "user") == 1
+
+
+def test_a_corrupt_upload_gives_a_one_line_error_and_the_next_upload_works(app):
+    client = app.client("erik")
+    history = _ask(client, "check this", [app.files["corrupt"]])
+    error = history[-1]["text"]
+    assert error.startswith("⚠️") and "\n" not in error and "Traceback" not in _texts(history)
+    history = _ask(client, "and this one?", [app.files["bad"]])
+    assert "ANOMALOUS" in history[-1]["text"]
+
+
+def test_an_expert_stores_the_current_query_as_a_reference(app):
+    client = app.client("erik")
+    _ask(client, "is this one normal?", [app.files["ref0"]], class_name="gadget")
+    status = client.predict("gadget", api_name="/add_reference")
+    assert status.startswith("✅") and len(app.kb.references("gadget")) == 1
+
+
+def test_only_experts_change_the_backend_and_a_bad_choice_is_one_line(app):
+    refused = app.client("olga").predict("offline", "", "", api_name="/use_backend")
+    assert "only experts may change the backend" in refused
+    expert = app.client("erik")
+    assert "Using backend **offline**" in expert.predict("offline", "", "", api_name="/use_backend")
+    unknown = expert.predict("no-such-backend", "", "", api_name="/use_backend")
+    assert unknown.startswith("⚠️ unknown backend 'no-such-backend'") and "\n" not in unknown
+
+
+def test_without_a_class_the_most_similar_known_classes_are_suggested(app):
+    history = _ask(app.client("erik"), "is anything wrong?", [app.files["bad"]], class_name=None)
+    suggestion = [m["text"] for m in history if "most similar known classes" in m["text"]]
+    assert suggestion and "widget (" in suggestion[0]

@@ -15,6 +15,7 @@ have_lib() { ldconfig -p 2>/dev/null | grep -q "$1"; }
 have_lib libusb-1.0.so.0 || need_apt+=(libusb-1.0-0)          # open3d links against it
 if [ "$mode" = test ]; then
   command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)  # the browser test drives it
+  [ -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ] || need_apt+=(fonts-noto-color-emoji)  # legible screenshots
 fi
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then

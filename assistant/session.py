@@ -24,6 +24,7 @@ from tools.artifacts import Artifact, load
 from tools.registry import REGISTRY
 
 SUGGEST_MIN_SIMILARITY = 0.80
+RELATED_RULE_MIN_SIMILARITY = 0.45  # below this a rule of another class is noise, not guidance
 GENERIC_CLASS = {"series": "time_series", "video": "video"}  # seed guidance used when no class is named
 
 
@@ -156,14 +157,18 @@ class Session:
             turn.rules = self.kb.rules(turn.class_name)
             refs += stored_references(self.kb, turn.class_name, image, max(0, k - len(refs)), cache)
             if not turn.rules:
-                turn.rules = [r for r, _ in self.kb.search_rules(turn.question or turn.class_name, k=3)]
-                turn.notes.append(f"No rules stored for {turn.class_name}; used the closest rules by meaning.")
+                turn.rules = self._related_rules(turn.question or turn.class_name.replace("_", " "))
+                if turn.rules:
+                    turn.notes.append(f"No rules stored for {turn.class_name}; used the closest rules by meaning.")
         elif turn.question:
-            turn.rules = [r for r, _ in self.kb.search_rules(turn.question, k=3)]
+            turn.rules = self._related_rules(turn.question)
         if not refs and turn.strategy.uses("reference"):
             turn.notes.append("No reference normal is stored for this class; analysed without one "
                               "(add one with `anomaly-chat kb add-ref` or the knowledge panel).")
         return refs
+
+    def _related_rules(self, text: str) -> list:
+        return [r for r, sim in self.kb.search_rules(text, k=3) if sim >= RELATED_RULE_MIN_SIMILARITY]
 
     def _evidence(self, query, image, refs, turn, use_expert):
         from tools.evidence import gather

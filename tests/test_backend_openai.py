@@ -439,3 +439,11 @@ def test_retry_after_http_date_is_read_as_seconds_from_now():
 
     seconds = retry.parse_retry_after({"Retry-After": formatdate(time.time() + 5, usegmt=True)})
     assert 3.0 < seconds <= 5.0
+
+
+def test_configured_key_is_not_sent_to_a_base_url_chosen_at_run_time(openai_server, tmp_path):
+    settings = model_settings(tmp_path, openai_api_key=FAKE_OPENAI_KEY)  # configured for api.openai.com
+    OpenAIBackend(settings, base_url=openai_server.url + "/v1").complete(ask())
+    request = openai_server.last_request
+    assert request.credential_is("authorization", "not-needed")
+    assert not request.credential_is("authorization", FAKE_OPENAI_KEY)

@@ -204,7 +204,10 @@ def _is_openai_cloud(base_url: str) -> bool:
 
 
 def _api_key(settings, base_url: str) -> str:
-    if settings.openai_api_key:
+    # The configured key goes only to the configured endpoint: a base URL chosen at run time
+    # (for example in the app's settings) must not receive it.
+    configured = (settings.openai_base_url or OPENAI_URL).rstrip("/")
+    if settings.openai_api_key and base_url == configured:
         return settings.openai_api_key.reveal()
     if _is_openai_cloud(base_url):
         raise ConfigError(

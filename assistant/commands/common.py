@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
 from functools import lru_cache
 
 from assistant.config import Settings, load_settings
@@ -23,9 +24,16 @@ def _open_kb(home: str, chroma_url: str | None, embedding_model_path: str | None
     return KnowledgeBase.open(home, chroma_url=chroma_url, embedding_model_path=embedding_model_path)
 
 
+_OPEN_LOCK = threading.Lock()
+
+
 def open_kb(settings: Settings):
-    """The knowledge base the settings point at (embedded Chroma, or the server at chroma_url)."""
-    return _open_kb(str(settings.kb_dir), settings.chroma_url, settings.embedding_model_path)
+    """The knowledge base the settings point at (embedded Chroma, or the server at chroma_url).
+
+    One instance per store and process: two Chroma clients on one path must not be opened at once.
+    """
+    with _OPEN_LOCK:
+        return _open_kb(str(settings.kb_dir), settings.chroma_url, settings.embedding_model_path)
 
 
 def print_json(obj) -> None:

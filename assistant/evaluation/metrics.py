@@ -1,0 +1,158 @@
+"""ACC, AUROC and AUPR (anomaly = positive class) per class, as a mean over classes, and pooled.
+
+Every result row has a `status`: ok (a parsed, decided verdict), undecided (parsed, but the answer
+says it cannot decide), unparsed (the reply could not be read even after the repair request) or
+error (the item could not be analysed, e.g. an unreadable file). None of them is dropped silently;
+how each is scored is SCORING, printed in the report.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+METRICS = ("acc", "auroc", "aupr")
+STATUSES = ("ok", "undecided", "unparsed", "error")
+SCORING = (
+    "Anomaly is the positive class (label 1). ACC is the share of items whose verdict equals the label; "
+    "undecided answers, unreadable (unparsed) replies and failed items count as wrong. AUROC and AUPR "
+    "(average precision) rank the continuous score recorded with each decided, parsed verdict (its source is "
+    "recorded: logprobs, the model's confidence, the vision expert's score, or 'none' = 1/0 from the verdict "
+    "alone); items without a score are excluded from them and counted as 'excluded'. A group whose scored "
+    "items all have the same label has no AUROC/AUPR (null, with the reason). 'mean' averages the per-class "
+    "figures over the classes where they are defined; 'pooled' ranks all items of all classes together."
+)
+
+
+def group_metrics(rows: list[dict]) -> dict:
+    """The metrics of one group of results (one class, or all classes pooled)."""
+    n = len(rows)
+    positives = sum(int(r["label"]) for r in rows)
+    correct = sum(r["status"] == "ok" and bool(r["anomalous"]) == bool(r["label"]) for r in rows)
+    scored = [r for r in rows if r["status"] == "ok" and r.get("score") is not None]
+    auroc, aupr, note = ranking_metrics([int(r["label"]) for r in scored], [float(r["score"]) for r in scored])
+    counts = Counter(r["status"] for r in rows)
+    result = {"n": n, "n_anomalous": positives, "n_normal": n - positives, "acc": correct / n if n else None,
+              "auroc": auroc, "aupr": aupr, "auroc_note": note, "scored": len(scored), "excluded": n - len(scored),
+              "confusion": confusion(rows), **{s: counts.get(s, 0) for s in STATUSES[1:]},
+              "score_sources": dict(sorted(Counter(r.get("score_source") or "none" for r in scored).items())),
+              "by_defect": by_defect(rows)}
+    result.update(localisation(rows))
+    windows = window_totals(rows)
+    if windows:
+        result["windows"] = windows
+    return result
+
+
+def ranking_metrics(labels: list[int], scores: list[float]) -> tuple[float | None, float | None, str | None]:
+    """(AUROC, AUPR, None), or (None, None, reason) when the scored items do not have both labels."""
+    if not labels:
+        return None, None, "no item has a score"
+    if len(set(labels)) < 2:
+        only = "anomalous" if labels[0] else "normal"
+        return None, None, f"only {only} items have a score (AUROC needs both labels)"
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    return float(roc_auc_score(labels, scores)), float(average_precision_score(labels, scores)), None
+
+
+def confusion(rows: list[dict]) -> dict:
+    """True/false positives and negatives among decided verdicts; the undecided ones per true label."""
+    decided = [r for r in rows if r["status"] == "ok"]
+    table = Counter((bool(r["label"]), bool(r["anomalous"])) for r in decided)
+    no_verdict = Counter(bool(r["label"]) for r in rows if r["status"] != "ok")
+    return {"tp": table[(True, True)], "fn": table[(True, False)], "fp": table[(False, True)],
+            "tn": table[(False, False)], "no_verdict_anomalous": no_verdict[True], "no_verdict_normal": no_verdict[False]}
+
+
+def by_defect(rows: list[dict]) -> dict:
+    """Per defect kind: items, how many were called anomalous (recall for defects, false alarms for good)."""
+    kinds: dict[str, dict] = {}
+    for row in rows:
+        entry = kinds.setdefault(row.get("defect") or "good", {"n": 0, "called_anomalous": 0})
+        entry["n"] += 1
+        entry["called_anomalous"] += int(row["status"] == "ok" and bool(row["anomalous"]))
+    for entry in kinds.values():
+        entry["rate"] = entry["called_anomalous"] / entry["n"]
+    return dict(sorted(kinds.items()))
+
+
+def localisation(rows: list[dict]) -> dict:
+    """How often the verdict's box overlaps the ground-truth mask (anomalies called anomalous with a box)."""
+    checked = [r["box_hit"] for r in rows if r.get("box_hit") is not None]
+    if not checked:
+        return {}
+    return {"boxes_checked": len(checked), "box_hits": int(sum(checked)), "box_hit_rate": sum(checked) / len(checked)}
+
+
+def window_totals(rows: list[dict]) -> dict:
+    """Series: labelled windows hit and missed, and false alarms of the series expert, summed."""
+    found = [r["series"] for r in rows if r.get("series")]
+    if not found:
+        return {}
+    keys = ("labelled", "flagged", "hits", "missed", "false_alarms", "untimed_flags")
+    return {k: int(sum(s.get(k, 0) for s in found)) for k in keys}
+
+
+def mean_over_classes(per_class: dict[str, dict]) -> dict:
+    """The unweighted mean of each metric over the classes where it is defined."""
+    mean: dict = {"classes": len(per_class), "n": sum(m["n"] for m in per_class.values())}
+    for metric in METRICS:
+        values = [m[metric] for m in per_class.values() if m[metric] is not None]
+        mean[metric] = float(np.mean(values)) if values else None
+        mean[f"{metric}_classes"] = len(values)
+    return mean
+
+
+def strategy_metrics(rows: list[dict]) -> dict:
+    """{"per_class": {class: metrics}, "mean": {...}, "pooled": {...}} for one strategy's results."""
+    classes = sorted({r["class"] for r in rows})
+    per_class = {c: group_metrics([r for r in rows if r["class"] == c]) for c in classes}
+    pooled = group_metrics(rows)
+    pooled["note"] = "pooled: all items of all classes ranked together"
+    return {"per_class": per_class, "mean": mean_over_classes(per_class), "pooled": pooled}
+
+
+def all_metrics(rows: list[dict], strategies: list[str]) -> dict:
+    """Metrics for every strategy, in the order the strategies were given."""
+    return {s: strategy_metrics([r for r in rows if r["strategy"] == s]) for s in strategies
+            if any(r["strategy"] == s for r in rows)}
+
+
+def box_hits_mask(box, mask_path) -> bool | None:
+    """True when the normalised box (x0, y0, x1, y1) covers a defect pixel of the mask; None without data."""
+    if not box or mask_path is None:
+        return None
+    mask = load_mask(mask_path)
+    if mask is None or not mask.any():
+        return None
+    height, width = mask.shape
+    x0, y0, x1, y1 = (float(v) for v in box)
+    cols = slice(int(np.floor(min(x0, x1) * width)), int(np.ceil(max(x0, x1) * width)) + 1)
+    rows = slice(int(np.floor(min(y0, y1) * height)), int(np.ceil(max(y0, y1) * height)) + 1)
+    return bool(mask[rows, cols].any())
+
+
+def load_mask(path) -> np.ndarray | None:
+    """A boolean mask from a mask file, or the union of the masks in a folder (MVTec LOCO)."""
+    from pathlib import Path
+
+    from PIL import Image
+
+    path = Path(path)
+    files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+    masks = []
+    for file in files:
+        try:
+            with Image.open(file) as image:
+                masks.append(np.asarray(image.convert("L")) > 127)
+        except OSError:
+            continue
+    if not masks:
+        return None
+    union = masks[0].copy()
+    for mask in masks[1:]:
+        if mask.shape == union.shape:
+            union |= mask
+    return union

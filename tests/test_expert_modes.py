@@ -1,0 +1,111 @@
+"""The vision expert's cache, pose handling, matching choice and depth renders."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.helpers.defects import add_defect, jitter, textured_part
+from tools import expert as expert_module
+from tools.expert import VisionExpert
+
+
+@pytest.fixture(scope="module")
+def part():
+    return textured_part(256, seed=1)
+
+
+@pytest.fixture
+def fresh_memory(monkeypatch):
+    """No fitted reference sets kept in memory, so the disk cache is what is tested."""
+    monkeypatch.setattr(expert_module, "_FITTED", expert_module.OrderedDict())
+
+
+def cache_files(folder):
+    return sorted((folder / "expert").glob("*.npz"))
+
+
+def test_cache_is_reused_when_references_are_unchanged(part, tmp_path, fresh_memory):
+    references = [jitter(part, 1), jitter(part, 2)]
+    first = VisionExpert(cache_dir=tmp_path).fit(references)
+    expert_module._FITTED.clear()
+    second = VisionExpert(cache_dir=tmp_path).fit([r.copy() for r in references])
+    assert (first.loaded_from, second.loaded_from) == (None, "disk")
+    assert len(cache_files(tmp_path)) == 1
+    assert second.fitted.threshold == pytest.approx(first.fitted.threshold)
+
+
+def test_cache_is_rebuilt_when_a_reference_changes(part, tmp_path, fresh_memory):
+    references = [jitter(part, 1), jitter(part, 2)]
+    VisionExpert(cache_dir=tmp_path).fit(references)
+    expert_module._FITTED.clear()
+    changed = np.asarray(references[1]).copy()
+    changed[10:20, 10:20] = 255
+    again = VisionExpert(cache_dir=tmp_path).fit([references[0], Image.fromarray(changed)])
+    assert again.loaded_from is None and len(cache_files(tmp_path)) == 2
+
+
+def test_cached_and_fresh_reports_agree(part, tmp_path, fresh_memory):
+    references, query = [jitter(part, 1)], add_defect(jitter(part, 9), "spot", 2)[0]
+    fresh = VisionExpert(cache_dir=tmp_path).fit(references).score(query)
+    expert_module._FITTED.clear()
+    cached = VisionExpert(cache_dir=tmp_path).fit(references).score(query)
+    assert cached.raw_score == pytest.approx(fresh.raw_score) and cached.anomalous == fresh.anomalous
+
+
+@pytest.fixture(scope="module")
+def turning_expert(part):
+    return VisionExpert(rotation_invariant=True).fit([jitter(part, 1)])
+
+
+def test_rotation_invariant_mode_accepts_a_rotated_normal_that_position_mode_flags(part, turning_expert):
+    turned = jitter(part, 3).rotate(120, resample=Image.BILINEAR, fillcolor=(40, 45, 50))
+    assert VisionExpert(matching="position").fit([jitter(part, 1)]).score(turned).anomalous
+    assert not turning_expert.score(turned).anomalous
+
+
+def test_rotation_invariant_mode_still_flags_a_defect(part, turning_expert):
+    spotted = add_defect(jitter(part, 3), "spot", 4)[0]
+    assert turning_expert.score(spotted.rotate(100, resample=Image.BILINEAR, fillcolor=(40, 45, 50))).anomalous
+
+
+def random_texture(seed: int, size: int = 192) -> Image.Image:
+    """A random blob texture: every sample differs everywhere, only its statistics are shared."""
+    rng = np.random.default_rng(seed)
+    from scipy import ndimage
+    field = ndimage.gaussian_filter(rng.normal(size=(size, size)), 3)
+    grey = np.clip(128 + field / field.std() * 50, 0, 255).astype(np.uint8)
+    return Image.fromarray(grey).convert("RGB")
+
+
+def test_auto_matching_chooses_free_for_a_texture():
+    expert = VisionExpert(matching="auto").fit([random_texture(s) for s in range(3)])
+    assert expert.fitted.matching == "free"
+
+
+def test_auto_matching_chooses_position_for_a_part_in_fixed_pose(part):
+    expert = VisionExpert(matching="auto").fit([jitter(part, s) for s in range(3)])
+    assert expert.fitted.matching == "position"
+
+
+def shaded_depth(dent: bool) -> Image.Image:
+    """A rendered height map of a wavy plate (Lambertian shading), with an optional dent."""
+    yy, xx = np.mgrid[0:192, 0:192] / 192.0
+    height = 0.05 * np.sin(xx * 12) + 0.03 * np.cos(yy * 9)
+    if dent:
+        height -= 0.08 * np.exp(-((xx - 0.3) ** 2 + (yy - 0.6) ** 2) / 0.002)
+    gy, gx = np.gradient(height * 192 / 8)
+    shade = (1 - gx + gy) / np.sqrt(1 + gx**2 + gy**2)
+    return Image.fromarray(np.clip(shade * 160, 0, 255).astype(np.uint8), mode="L")
+
+
+def test_dent_in_a_shaded_depth_render_is_found():
+    expert = VisionExpert().fit([shaded_depth(False)])
+    report = expert.score(shaded_depth(True))
+    x0, y0, x1, y1 = report.regions[0].box
+    assert report.anomalous and x0 <= 0.3 <= x1 and y0 <= 0.6 <= y1
+
+
+def test_float_depth_map_is_accepted():
+    depth = Image.fromarray(np.linspace(0, 3, 128 * 96, dtype=np.float32).reshape(96, 128), mode="F")
+    report = VisionExpert().fit([depth]).score(depth)
+    assert report.heatmap.shape == (96, 128) and not report.anomalous

@@ -53,8 +53,18 @@ def describe_place(box: tuple[float, float, float, float]) -> str:
     row = ROWS[min(int((y0 + y1) / 2 * 3), 2)]
     column = COLUMNS[min(int((x0 + x1) / 2 * 3), 2)]
     place = "centre" if (row, column) == ("middle", "centre") else f"{row} {column}"
+    if place == "centre":
+        place += _lean((x0 + x1) / 2, (y0 + y1) / 2)
     if x1 - x0 > 0.6 or y1 - y0 > 0.6:
         return f"large area around the {place}"
     if min(x0, y0, 1 - x1, 1 - y1) < EDGE_MARGIN:
         place += ", near the edge"
     return place
+
+
+def _lean(cx: float, cy: float) -> str:
+    """For a box in the central cell, which way it leans (", towards the upper right"), if clearly."""
+    vertical = "upper" if cy < 0.42 else "lower" if cy > 0.58 else ""
+    horizontal = "left" if cx < 0.42 else "right" if cx > 0.58 else ""
+    side = " ".join(w for w in (vertical, horizontal) if w)
+    return f", towards the {side}" if side else ""

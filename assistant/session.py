@@ -195,7 +195,9 @@ class Session:
             answer = parse_answer(reply.text)
         except VerdictParseError as first_error:
             request.messages += [Message("assistant", [reply.text]), Message("user", [prompts.REPAIR.format(error=first_error)])]
+            first_usage = reply.usage
             reply = yield from agent.run(self.backend, request, self.ctx, max_steps=2)
+            reply.usage = {k: first_usage.get(k, 0) + reply.usage.get(k, 0) for k in {*first_usage, *reply.usage}}
             try:
                 answer = parse_answer(reply.text)
             except VerdictParseError as error:

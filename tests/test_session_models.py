@@ -105,6 +105,7 @@ def test_repair_retry_recovers_a_verdict(openai_server, kb, files, tmp_path):
     session = Session(openai_settings_for(openai_server, tmp_path), kb)
     verdict, _ = _analyse(session, files["bad"])
     assert verdict.parsed is True and verdict.anomalous is True
+    assert verdict.usage == {"input_tokens": 22, "output_tokens": 14}  # both calls counted
 
 
 def test_tool_round_trip_sends_result_text_then_its_picture(openai_server, kb, files, tmp_path):

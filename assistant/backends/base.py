@@ -34,7 +34,7 @@ class EncodedImage:
         if long_side:
             image = fit_long_side(image, long_side)
         buffer = io.BytesIO()
-        image.convert("RGB").save(buffer, format="PNG", optimize=False)
+        image.convert("RGB").save(buffer, format="PNG", compress_level=1)  # fast: ~3x quicker, ~30 % larger
         return cls(buffer.getvalue(), label)
 
     @property

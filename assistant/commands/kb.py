@@ -126,6 +126,7 @@ def _print(args, data, text: str) -> None:
 
 
 def run_classes(args) -> int:
+    """kb classes: every known class with its rule and reference counts."""
     kb = _kb(args)
     rows = [{"name": n, "display": kb.display_name(n), "rules": len(kb.rules(n)), "references": len(kb.references(n))}
             for n in kb.classes()]
@@ -135,6 +136,7 @@ def run_classes(args) -> int:
 
 
 def run_rules(args) -> int:
+    """kb rules CLASS: a class's rules, settings and references."""
     from knowledge.names import canonical_class
 
     kb = _kb(args)
@@ -151,24 +153,28 @@ def run_rules(args) -> int:
 
 
 def run_add_rule(args) -> int:
+    """kb add-rule CLASS TEXT: store a rule."""
     rule = _kb(args).add_rule(args.class_name, args.text, kind=args.kind, modality=args.modality, author=args.author)
     _print(args, rule.to_dict(), f"Stored rule [{rule.id}] for {rule.class_name}: {rule.text}")
     return 0
 
 
 def run_rm_rule(args) -> int:
+    """kb rm-rule ID: delete a rule."""
     _kb(args).delete_rule(args.rule_id)
     print(f"Deleted rule {args.rule_id}")
     return 0
 
 
 def run_deactivate_rule(args) -> int:
+    """kb deactivate-rule ID: keep a rule but stop using it."""
     rule = _kb(args).deactivate_rule(args.rule_id)
     print(f"Deactivated rule [{rule.id}] of {rule.class_name}")
     return 0
 
 
 def run_add_ref(args) -> int:
+    """kb add-ref CLASS FILE...: store reference normals (point clouds, series, videos via their views)."""
     from assistant.commands.common import settings_from
 
     settings = settings_from(args)
@@ -194,12 +200,14 @@ def _reference_view(file, class_name, settings):
 
 
 def run_import_refs(args) -> int:
+    """kb import-refs DIR --class CLASS: store every image of a folder."""
     samples = _kb(args).import_references(args.directory, args.class_name, note=args.note, author=args.author)
     _print(args, [s.to_dict() for s in samples], f"Stored {len(samples)} reference normal(s) of {args.class_name}")
     return 0
 
 
 def run_search(args) -> int:
+    """kb search TEXT: rules closest in meaning."""
     found = _kb(args).search_rules(args.text, k=args.k, class_name=args.class_name)
     data = [{**rule.to_dict(), "similarity": round(similarity, 4)} for rule, similarity in found]
     lines = [f"{s:.2f} [{r.id}] {r.class_name}: {r.text}" for r, s in found]
@@ -208,6 +216,7 @@ def run_search(args) -> int:
 
 
 def run_export(args) -> int:
+    """kb export FILE: the whole knowledge base to one zip."""
     counts = _kb(args).export(args.file)
     print(f"Exported {counts['rules']} rules, {counts['references']} references, "
           f"{counts['classes']} classes to {args.file}")
@@ -215,12 +224,14 @@ def run_export(args) -> int:
 
 
 def run_import(args) -> int:
+    """kb import FILE: merge an export."""
     counts = _kb(args).import_archive(args.file)
     print(f"Imported {counts['rules']} rules, {counts['references']} references, {counts['classes']} classes")
     return 0
 
 
 def run_repair(args) -> int:
+    """kb repair: make records and files agree."""
     report = _kb(args).repair(verify_hashes=args.verify)
     _print(args, report, ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in report.items()))
     return 0

@@ -88,7 +88,7 @@ class ModelRequest:
     json_schema: dict | None = None  # ask for a structured reply when set
     want_logprobs: bool = False
     temperature: float = 0.0
-    max_tokens: int = 1200
+    max_tokens: int = 4096  # room for reasoning models, whose thinking counts against the limit
     context: Any = None  # the structured turn (evidence, rules); used by the offline backend only
 
 

@@ -102,7 +102,8 @@ def _compare(turn, verdict) -> str:
         return "There was no reference normal to compare with in the last inspection."
     labels = ", ".join(r.label for r in evidence.references)
     report = evidence.expert
-    nearest = f" The closest was {evidence.references[min(report.nearest_reference, len(evidence.references) - 1)].label}." if report else ""
+    closest = evidence.references[min(report.nearest_reference, len(evidence.references) - 1)].label if report else ""
+    nearest = f" The closest was {closest}." if report and len(evidence.references) > 1 else ""
     return f"I compared the query with {labels}.{nearest} The composite shows reference | query | heatmap."
 
 

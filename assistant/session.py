@@ -24,6 +24,7 @@ from tools.artifacts import Artifact, load
 from tools.registry import REGISTRY
 
 SUGGEST_MIN_SIMILARITY = 0.80
+MAX_ENCODED_IMAGES = 64  # encoded prompt images a session keeps for reuse
 RELATED_RULE_MIN_SIMILARITY = 0.45  # below this a rule of another class is noise, not guidance
 GENERIC_CLASS = {"series": "time_series", "video": "video"}  # seed guidance used when no class is named
 
@@ -180,12 +181,16 @@ class Session:
         cached = self._encoded.get((key, label))
         if cached is None:
             cached = self._encoded[(key, label)] = EncodedImage.from_pil(image, label, self.settings.image_long_side)
+            while len(self._encoded) > MAX_ENCODED_IMAGES:
+                self._encoded.pop(next(iter(self._encoded)))  # oldest first: dicts keep insertion order
         return cached
 
     def _prompt_images(self, query, image, refs, evidence) -> PromptImages:
-        encoded_refs = [self._encode(id(r.image), r.image, f"reference {i}") for i, r in enumerate(refs, 1)]
-        expert = self._encode(id(evidence.composite), evidence.composite, "expert") if evidence.composite else None
-        return PromptImages(self._encode(query.id, image, "query"), encoded_refs, expert)
+        # keyed by content and class (the class fixes the render camera), so a follow-up reuses the encoding
+        cls = self.ctx.class_name
+        encoded_refs = [self._encode((r.key, cls), r.image, f"reference {i}") for i, r in enumerate(refs, 1)]
+        expert = EncodedImage.from_pil(evidence.composite, "expert", self.settings.image_long_side) if evidence.composite else None
+        return PromptImages(self._encode((query.sha256, cls), image, "query"), encoded_refs, expert)
 
     def _ask_for_verdict(self, turn: TurnContext, images: PromptImages):
         messages = analysis_messages(turn, images)

@@ -19,6 +19,7 @@ class ReferenceView:
     label: str
     image: object  # PIL image
     sample: object = None  # knowledge ReferenceSample, or None for a file given in this turn
+    key: str = ""  # sha256 of the source file: what the picture is, for caching its encoding
 
 
 @dataclass
@@ -61,13 +62,13 @@ def stored_references(kb, class_name: str | None, query_image, k: int, cache_dir
         return []
     samples = kb.nearest_references(class_name, query_image, k)
     cache = str(cache_dir) if cache_dir else None
-    return [ReferenceView(f"reference {s.id}", _reference_view(str(s.path), s.sha256, class_name, cache), s)
+    return [ReferenceView(f"reference {s.id}", _reference_view(str(s.path), s.sha256, class_name, cache), s, s.sha256)
             for s in samples]
 
 
 def turn_references(artifacts: list[Artifact], class_name: str | None, cache_dir: Path | None) -> list[ReferenceView]:
     """Reference normals uploaded with this turn (not stored)."""
-    return [ReferenceView(f"reference {a.name}", to_image(a, class_name=class_name, cache_dir=cache_dir))
+    return [ReferenceView(f"reference {a.name}", to_image(a, class_name=class_name, cache_dir=cache_dir), key=a.sha256)
             for a in artifacts]
 
 

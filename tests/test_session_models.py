@@ -179,3 +179,17 @@ def test_cli_ask_exits_1_when_the_server_keeps_failing(openai_server, kb, files,
     err = capsys.readouterr().err
     assert code == 1
     assert "500" in err and FAKE_OPENAI_KEY not in err and len(err.strip().splitlines()) == 1
+
+
+def test_logprobs_of_the_verdict_token_give_the_score(openai_server, kb, files, tmp_path):
+    import math
+
+    text = json.dumps(BAD_VERDICT)
+    head, tail = text.split('"anomalous": ')
+    tokens = [(head + '"anomalous": ', 0.0, {}), ("true", math.log(0.7), {"true": math.log(0.7), "false": math.log(0.3)}),
+              (tail[len("true"):], 0.0, {})]
+    openai_server.enqueue_text_reply(text, logprobs=tokens)
+    session = Session(openai_settings_for(openai_server, tmp_path), kb)
+    verdict, _ = _analyse(session, files["bad"])
+    assert openai_server.requests[0].body.get("logprobs") is True
+    assert verdict.score_source == "logprobs" and verdict.score == pytest.approx(0.7)

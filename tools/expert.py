@@ -147,11 +147,18 @@ class VisionExpert:
         bank = build_bank(grids, variants)
         bank.patches, bank.owners = thin_patches(bank.patches, bank.owners, MAX_FREE_PATCHES)
         fitted = FittedReferences(bank, size, "free" if self.rotation_invariant else "position", 0.0)
+        loo_scores: dict[str, list[float]] = {}  # per matching mode, computed once
+
+        def leave_one_out(mode: str) -> list[float]:
+            if mode not in loo_scores:
+                loo_scores[mode] = self._leave_one_out(bank, mode)
+            return loo_scores[mode]
+
         if self.matching != "auto":
             fitted.matching = self.matching
         elif not self.rotation_invariant:
-            fitted.matching = choose_matching(lambda mode: self._leave_one_out(bank, mode), len(images))
-        loo = self._leave_one_out(bank, fitted.matching)
+            fitted.matching = choose_matching(leave_one_out, len(images))
+        loo = leave_one_out(fitted.matching)
         jittered = self._jittered_scores(working, fitted)
         fitted.threshold = threshold_from_normals(loo, jittered)
         fitted.normal_scores = {"leave_one_out": loo, "jittered": jittered}
@@ -159,11 +166,11 @@ class VisionExpert:
 
     def _shifted_grids(self, image: Image.Image) -> list[np.ndarray]:
         """Feature grids of a reference and of copies shifted by half a cell: a denser memory
-        bank, so a query photographed a few pixels off still finds its exact counterpart."""
-        half, fill = self.extractor.stride / 2, border_colour(image)
-        offsets = () if self.rotation_invariant else ((half, 0), (0, half), (half, half))
-        shifted = [image] + [image.rotate(0, translate=offset, fillcolor=fill) for offset in offsets]
-        return [self.extractor.patch_features(to_array(copy)) for copy in shifted]
+        bank, so a query photographed a few pixels off still finds its exact counterpart. The
+        built-in extractors encode the image once and move their intermediate maps."""
+        half, fill = self.extractor.stride // 2, np.asarray(border_colour(image), np.float32) / 255.0
+        shifts = [(0, 0)] + ([] if self.rotation_invariant else [(half, 0), (0, half), (half, half)])
+        return self.extractor.shifted_patch_features(to_array(image), shifts, fill)
 
     def _rotated_grids(self, image: Image.Image, shifted: list[np.ndarray]) -> list[np.ndarray]:
         """The grids free matching searches: the reference (and its shifted copies), plus rotated copies if asked."""
@@ -184,7 +191,9 @@ class VisionExpert:
         """Raw scores of jittered copies of each reference against the whole bank."""
         scores = []
         for index, image in enumerate(working):
-            count = JITTERED_PER_REFERENCE if len(working) == 1 else 1  # leave-one-out does the rest
+            # leave-one-out does the rest; dropping these with >= 3 references was measured and
+            # rejected: the jittered term sets the threshold in every class (expert.md, speed)
+            count = JITTERED_PER_REFERENCE if len(working) == 1 else 1
             for copy in jittered_copies(image, count, index, self.rotation_invariant):
                 distances, _ = self._distances(fitted.bank, self._grid(copy, fitted), fitted.matching)
                 scores.append(image_score(smooth_map(distances)))

@@ -23,6 +23,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage
 
 from tools.errors import InputError
+from tools.expert_shift import moved_grids
 
 EXTRACTORS: dict[str, type[FeatureExtractor]] = {}
 
@@ -48,10 +49,18 @@ class FeatureExtractor:
 
     name: ClassVar[str] = ""
     stride: int = 8
+    map_scales: tuple[int, ...] = ()  # local maps, for quick shifted grids (tools/expert_shift.py)
 
     def patch_features(self, image: np.ndarray) -> np.ndarray:
         """Patch descriptors (h x w x d float32) of an RGB float image in [0, 1]."""
         raise NotImplementedError
+
+    def shifted_patch_features(self, image: np.ndarray, shifts, fill) -> list[np.ndarray]:
+        """Patch descriptors of the image moved right by dx and down by dy pixels, for each
+        (dx, dy) in `shifts`, the uncovered strip painted in the RGB `fill` colour (in [0, 1]).
+        Extractors built from local maps encode the image once (tools/expert_shift.py); others
+        encode each moved copy."""
+        return moved_grids(self, image, shifts, fill)
 
     def config(self) -> dict:
         """Everything that changes the features; part of the memory-bank cache key."""
@@ -73,8 +82,8 @@ def opponent_colour(image: np.ndarray) -> np.ndarray:
 def cell_pool(values: np.ndarray, stride: int) -> np.ndarray:
     """Average over non-overlapping stride x stride cells (the trailing part is cropped)."""
     h, w = values.shape[0] // stride, values.shape[1] // stride
-    cropped = values[: h * stride, : w * stride]
-    return cropped.reshape(h, stride, w, stride, -1).mean(axis=(1, 3)).astype(np.float32)
+    cells = values[: h * stride, : w * stride].reshape(h, stride, w, stride, -1)
+    return (cells.sum(axis=1).sum(axis=2) / (stride * stride)).astype(np.float32)  # quicker than mean over (1, 3)
 
 
 def neighbourhood(grid: np.ndarray, sigma: float) -> np.ndarray:
@@ -94,13 +103,21 @@ class ColourTextureExtractor(FeatureExtractor):
     def config(self) -> dict:
         return {**super().config(), "bins": self.bins, "scales": self.scales}
 
+    map_scales = (1,)  # one local map, per pixel (tools/expert_shift.py)
+
     def patch_features(self, image: np.ndarray) -> np.ndarray:
+        return self.from_maps(self.local_maps(image))
+
+    def local_maps(self, image: np.ndarray) -> list[np.ndarray]:
+        """Per-pixel colour, orientation and contrast (filters reach at most 5 pixels)."""
         colour = opponent_colour(image)
         bright = colour[..., 0]
         gy, gx = ndimage.sobel(bright, axis=0), ndimage.sobel(bright, axis=1)
-        per_pixel = np.concatenate([colour, self._orientation_histogram(gx, gy),
-                                    self._contrast(bright)], axis=-1)
-        cells = cell_pool(per_pixel, self.stride)
+        return [np.concatenate([colour, self._orientation_histogram(gx, gy), self._contrast(bright)], axis=-1)]
+
+    def from_maps(self, maps: list[np.ndarray]) -> np.ndarray:
+        """Cell averages, and their Gaussian neighbourhoods."""
+        cells = cell_pool(maps[0], self.stride)
         levels = [cells if s == 0 else neighbourhood(cells, s) for s in self.scales]
         return np.concatenate(levels, axis=-1).astype(np.float32)
 
@@ -143,7 +160,8 @@ def conv3x3(x: np.ndarray, weights: np.ndarray) -> np.ndarray:
 def avg_pool2(x: np.ndarray) -> np.ndarray:
     """2 x 2 average pooling."""
     h, w = x.shape[0] // 2, x.shape[1] // 2
-    return x[: 2 * h, : 2 * w].reshape(h, 2, w, 2, -1).mean(axis=(1, 3))
+    x = x[: 2 * h, : 2 * w]
+    return (x[0::2, 0::2] + x[1::2, 0::2] + x[0::2, 1::2] + x[1::2, 1::2]) * np.float32(0.25)
 
 
 @register_extractor
@@ -159,22 +177,33 @@ class RandomConvExtractor(FeatureExtractor):
         for width in self.widths:
             w = rng.standard_normal((inputs * 9, width)).astype(np.float32)
             w -= w.mean(axis=0, keepdims=True)  # zero-mean filters respond to structure, not level
-            self.weights.append(w * np.sqrt(2.0 / (inputs * 9)))
+            self.weights.append((w * np.sqrt(2.0 / (inputs * 9))).astype(np.float32))  # float32 math
             inputs = width
+        step = 2 ** (len(self.widths) - 1)  # pixels per cell of the last layer's input
+        self.map_scales = (1, step, step)  # local maps (tools/expert_shift.py): see local_maps
 
     def config(self) -> dict:
         return {**super().config(), "widths": self.widths, "seed": self.seed}
 
     def patch_features(self, image: np.ndarray) -> np.ndarray:
-        x = opponent_colour(image) * 2.0
-        maps = []
-        for weights in self.weights:
+        return self.from_maps(self.local_maps(image))
+
+    def local_maps(self, image: np.ndarray) -> list[np.ndarray]:
+        """Opponent colour, the input of the last layer, and the last layer before its pooling
+        (each output reaches about 8 pixels of the image; every pooling is aligned to 4 pixels)."""
+        colour = opponent_colour(image)
+        x = colour * 2.0
+        for weights in self.weights[:-1]:
             x = avg_pool2(np.maximum(conv3x3(x, weights), 0.0))
-            maps.append(x)
-        colour = cell_pool(opponent_colour(image), self.stride)
-        layer2 = avg_pool2(maps[1])
-        h, w = maps[2].shape[:2]
-        stacked = np.concatenate([colour[:h, :w], layer2[:h, :w], maps[2]], axis=-1)
+        return [colour, x, np.maximum(conv3x3(x, self.weights[-1]), 0.0)]
+
+    def from_maps(self, maps: list[np.ndarray]) -> np.ndarray:
+        """Cell colour, the pooled layer-2 map and the pooled layer-3 map, lightly blurred."""
+        colour, before_last, last = maps
+        layer3 = avg_pool2(last)
+        h, w = layer3.shape[:2]
+        stacked = np.concatenate([cell_pool(colour, self.stride)[:h, :w], avg_pool2(before_last)[:h, :w], layer3],
+                                 axis=-1)
         return neighbourhood(stacked, 1.0).astype(np.float32)
 
 
@@ -197,3 +226,9 @@ class CombinedExtractor(FeatureExtractor):
         network = self.network.patch_features(image)
         h, w = network.shape[:2]
         return np.concatenate([self.statistics.patch_features(image)[:h, :w], network], axis=-1)
+
+    def shifted_patch_features(self, image: np.ndarray, shifts, fill) -> list[np.ndarray]:
+        networks = self.network.shifted_patch_features(image, shifts, fill)
+        statistics = self.statistics.shifted_patch_features(image, shifts, fill)
+        return [np.concatenate([s[:n.shape[0], :n.shape[1]], n], axis=-1)
+                for s, n in zip(statistics, networks, strict=True)]

@@ -77,15 +77,22 @@ def match(bank: MemoryBank, query: np.ndarray, mode: str, window: int = 2) -> tu
 
 
 def position_distances(grids: np.ndarray, query: np.ndarray, window: int) -> np.ndarray:
-    """R x h x w: per reference, the nearest patch within `window` cells of the same place."""
-    count, h, w, _ = grids.shape
+    """R x h x w: per reference grid, the nearest patch within `window` cells of the same place.
+
+    |a - b|^2 = |a|^2 - 2 a.b + |b|^2, with the grids laid out h x w x R x d so that each of the
+    (2 window + 1)^2 offsets is one batched matrix-vector product (no difference array)."""
+    count, h, w, d = grids.shape
     padded = np.pad(grids, ((0, 0), (window, window), (window, window), (0, 0)), mode="edge")
-    best = np.full((count, h, w), np.inf, np.float32)
+    padded = np.ascontiguousarray(padded.transpose(1, 2, 0, 3))  # (h + 2 window) x (w + 2 window) x R x d
+    norms = np.einsum("hwrd,hwrd->hwr", padded, padded)
+    column = query[..., None]
+    best = np.full((h, w, count), np.inf, np.float32)
     for dy in range(2 * window + 1):
         for dx in range(2 * window + 1):
-            diff = padded[:, dy:dy + h, dx:dx + w] - query[None]
-            np.minimum(best, np.einsum("rhwd,rhwd->rhw", diff, diff), out=best)
-    return np.sqrt(best / query.shape[-1])
+            dots = np.matmul(padded[dy:dy + h, dx:dx + w], column)[..., 0]
+            np.minimum(best, norms[dy:dy + h, dx:dx + w] - 2.0 * dots, out=best)
+    best += np.einsum("hwd,hwd->hw", query, query)[..., None]
+    return np.sqrt(np.maximum(best, 0) / d).transpose(2, 0, 1)
 
 
 def free_distances(patches: np.ndarray, owners: np.ndarray, count: int, query: np.ndarray) -> np.ndarray:

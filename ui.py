@@ -18,7 +18,7 @@ import gradio as gr
 from assistant import demo_data
 from assistant import knowledge_panel as panel
 from assistant.access import Access
-from assistant.chat_view import one_line
+from assistant.chat_view import one_line, shown_text
 from assistant.commands.common import open_kb
 from assistant.conversation import PROMPT_SWITCHES, Conversation, switches_for
 
@@ -35,6 +35,9 @@ CSS = """
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"]
 PLACEHOLDER = ("**Attach a picture, point cloud, series or video of a part and ask if anything is wrong.**"
                "<br>Several files: the first is inspected, the others are normal references for this turn.")
+# A conversation (its Session, files and pictures) untouched this long is dropped; without a limit, API clients
+# and tabs left open would keep theirs for the life of the process.
+CONVERSATION_IDLE_S = 8 * 3600
 PRIVATE = {"api_visibility": "private"}
 QUIET = {"api_visibility": "private", "show_progress": "hidden"}
 
@@ -213,7 +216,7 @@ class Handlers:
         try:
             return conv.use_backend(self.user(request), name, model.strip(), base_url.strip()), conv
         except Exception as exc:  # noqa: BLE001 - a bad setting is one line in the panel
-            return f"⚠️ {one_line(str(exc))}", conv
+            return f"⚠️ {shown_text(one_line(str(exc)))}", conv
 
 
 def build_app(settings) -> gr.Blocks:
@@ -222,7 +225,7 @@ def build_app(settings) -> gr.Blocks:
     on = Handlers(settings, access, _temp_root(settings) / "anomaly-chat")
     demo_files = demo_data.ensure_demo_data(settings.home)
     with gr.Blocks(title="anomaly-chat", fill_width=True, delete_cache=(3600, 86400)) as demo:
-        conv = gr.State(None, delete_callback=lambda c: c.close() if c else None)
+        conv = gr.State(None, time_to_live=CONVERSATION_IDLE_S, delete_callback=lambda c: c.close() if c else None)
         pending = gr.State(None)
         header = gr.Markdown(_header(access.user(None)) if not access.enabled else "# 🔍 anomaly-chat",
                              elem_id="app-header")

@@ -3,7 +3,8 @@
 `ChatView` keeps the chat's messages as Gradio message dicts (role, content, metadata) and updates
 them event by event, so the UI only has to show `view.messages` after each event. Pictures (the
 rendered view, the reference | query | heatmap composite) are written as PNG files into the
-conversation's own folder, which lies in the app's temp area. Nothing here imports Gradio.
+conversation's own folder, which lies in the app's temp area. Text from people, models and files is
+HTML-escaped before it reaches the chat (`shown_text`). Nothing here imports Gradio.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ IMAGE_CAPTIONS = {"evidence": "reference | query | heatmap (red = far from norma
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif"}
 
 
+def shown_text(text: str) -> str:
+    """Text from a person, a model or a file as it goes into the chat: HTML in it is shown, never run."""
+    return html.escape(str(text), quote=False)
+
+
 def one_line(text: str, limit: int = 300) -> str:
     """The first line of a message, shortened: what the chat shows for an error."""
     first = (str(text).strip().splitlines() or [""])[0]
@@ -42,7 +48,7 @@ def user_message(text: str, files: list[str], names: list[str]) -> dict:
     """The person's bubble: their text and their files (pictures inline, others as links)."""
     content: list = [{"path": path, "alt_text": name} for path, name in zip(files, names, strict=True)]
     if text.strip():
-        content.append(text)
+        content.append(shown_text(text))
     return {"role": "user", "content": content or [""]}
 
 
@@ -106,7 +112,7 @@ class ChatView:
             if step["metadata"].get("status") == "pending":
                 step["metadata"].update(status="done", title=step["metadata"]["title"] + " — stopped")
         self._steps.clear()
-        self.say(f"⚠️ {one_line(message)}")
+        self.say(f"⚠️ {shown_text(one_line(message))}")
 
     def apply(self, event) -> None:
         """Show one assistant.events.Event."""
@@ -127,7 +133,7 @@ class ChatView:
         if event.status != "pending":
             meta["duration"] = round(event.duration_s, 2)
             self._steps.pop(event.step_id, None)
-        text = event.text or ("running…" if event.status == "pending" else "done")
+        text = shown_text(event.text) if event.text else ("running…" if event.status == "pending" else "done")
         pictures = [{"path": save_image(img, self.files_dir)} for img in event.images]
         message["content"] = [text, *pictures] if pictures else text
 
@@ -135,18 +141,18 @@ class ChatView:
         if self._streaming is None:
             self._streaming = {"role": "assistant", "content": ""}
             self.messages.append(self._streaming)
-        self._streaming["content"] += event.text
+        self._streaming["content"] += shown_text(event.text)
 
     def _on_answer(self, event) -> None:
         if self._streaming is not None:
-            self._streaming["content"] = event.text
+            self._streaming["content"] = shown_text(event.text)
             self._streaming = None
         else:
-            self.say(event.text)
+            self.say(shown_text(event.text))
 
     def _on_notice(self, event) -> None:
         if event.text:
-            self.say(f"ℹ️ {event.text}")
+            self.say(f"ℹ️ {shown_text(event.text)}")
         if event.images:
             caption = IMAGE_CAPTIONS.get(event.title, event.title)
             pictures = [{"path": save_image(img, self.files_dir), "alt_text": caption} for img in event.images]

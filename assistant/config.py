@@ -32,10 +32,13 @@ KEY_ENV_VARS = {
 
 
 class Secret(str):
-    """A string that hides itself in repr/format so a key never lands in a log by accident."""
+    """A string that hides itself in str/repr/format (so in logs, f-strings and %-formatting too)."""
 
     def __repr__(self) -> str:
         return "Secret('***')"
+
+    def __str__(self) -> str:
+        return "***"
 
     def __format__(self, spec: str) -> str:
         return "***"
@@ -96,7 +99,7 @@ def _coerce(name: str, value):
         return None
     kind = _FIELDS[name].type
     if name.endswith("_api_key"):
-        return Secret(str(value))
+        return value if isinstance(value, Secret) else Secret(str(value))
     if name == "home":
         return Path(os.path.expanduser(str(value)))
     if kind in ("int", int):

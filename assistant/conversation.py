@@ -41,8 +41,10 @@ def switches_for(strategy: str) -> list[str]:
 
 
 def display_name(path: str) -> str:
-    """The name a person gave a file (the last part of its upload path): for display only."""
-    return Path(path).name
+    """The name a person gave a file (the last part of its upload path), cleaned: for display only."""
+    from tools.artifacts import display_name as shown_name
+
+    return shown_name(Path(path).name)
 
 
 class Conversation:

@@ -10,7 +10,7 @@ from pathlib import Path
 from PIL import Image
 
 from assistant.access import User, require_expert
-from assistant.chat_view import IMAGE_SUFFIXES, one_line
+from assistant.chat_view import IMAGE_SUFFIXES, one_line, shown_text
 from tools.errors import InputError
 
 RULE_COLUMNS = ["id", "kind", "text", "author", "created_at", "active"]
@@ -59,7 +59,7 @@ def _guarded(action):
     try:
         return action()
     except InputError as exc:
-        return f"⚠️ {one_line(str(exc))}"
+        return f"⚠️ {shown_text(one_line(str(exc)))}"
 
 
 def _need(value: str | None, what: str) -> str:
@@ -104,7 +104,7 @@ def request_delete(user: User, rule_id: str) -> tuple[str, str | None]:
         require_expert(user)
         rule_id = _need(rule_id, "the rule id")
     except InputError as exc:
-        return f"⚠️ {one_line(str(exc))}", None
+        return f"⚠️ {shown_text(one_line(str(exc)))}", None
     return f"Delete rule `{rule_id}` for good? Press **Yes, delete** to confirm, or Cancel.", rule_id
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from tools.registry import fence  # one fence for prompts and tool results
+
 PROMPT_VERSION = "ac-prompts-2026.11.1"
 
 PARTS = ("class", "rules", "reference", "expert")
@@ -127,11 +129,6 @@ class Strategy:
 
     def uses(self, part: str) -> bool:
         return part in self.parts
-
-
-def fence(text: str) -> str:
-    """Neutralise tag look-alikes inside data so that data cannot close its own fence."""
-    return text.replace("<", "‹").replace(">", "›")
 
 
 def rules_block(rules) -> str:

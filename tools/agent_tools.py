@@ -1,8 +1,9 @@
 """Knowledge and expert tools for the agent (the renderers' tools are in tools/render_tools.py).
 
 Tools that change knowledge only store what the person wrote in this turn: a rule text that does
-not come from the person's own message (for example one injected by a file or an old rule) is
-refused, so no content can teach the assistant behind the person's back.
+not come from the person's own teaching message (for example one injected by a file, a picture or
+an old rule) is refused, and a reference is stored only when the person asks for it in words, so
+no content can teach the assistant behind the person's back.
 """
 
 from __future__ import annotations
@@ -11,9 +12,16 @@ import re
 
 from tools.errors import InputError
 from tools.evidence import gather, stored_references
-from tools.registry import ToolResult, tool
+from tools.registry import ToolResult, as_data, fence, tool
 
 _WORD = re.compile(r"[a-z0-9]+")
+# Words a person uses when teaching (every message that assistant/teaching.py reads as a lesson has one).
+_TEACHING = re.compile(r"\b(rules?|remember|note|learn|teach|from now on|keep in mind|must|should|always|never|"
+                       r"has to|have to|needs? to|required|may not|cannot|can't|counts? as|defect)\b", re.I)
+# "add/store/save/keep it as a reference", "use this as a normal reference": asking a question such as
+# "is this normal?" must not be enough, or a picture whose text tells the model to store it would poison the references.
+_STORE_REFERENCE = re.compile(r"\b(add|store|save|keep|remember)\b[^.?!]{0,40}\b(references?|normal samples?)\b"
+                              r"|\bas (a |an )?(new )?(normal |good )?reference\b")
 
 
 def _artifact(ctx, artifact_id: str):
@@ -48,7 +56,7 @@ def compare_with_reference(ctx, artifact_id: str, class_name: str = "", k: int =
     refs = stored_references(ctx.kb, name, image, max(1, min(8, k)), ctx.cache_dir)
     evidence = gather(query, image, refs, class_settings=ctx.kb.class_settings(name), cache_dir=ctx.cache_dir)
     images = [evidence.composite] if evidence.composite is not None else []
-    return ToolResult(evidence.summary(), images=images, data={"score": evidence.score})
+    return ToolResult(as_data(evidence.summary(), "evidence"), images=images, data={"score": evidence.score})
 
 
 @tool
@@ -60,7 +68,8 @@ def retrieve_knowledge(ctx, class_name: str) -> ToolResult:
     """
     rules = ctx.kb.rules(class_name)
     refs = ctx.kb.references(class_name)
-    lines = [f"[{r.id}] ({r.kind}) {r.text}" for r in rules] or ["(no rules stored)"]
+    listed = "\n".join(f"[{r.id}] ({r.kind}) {fence(r.text)}" for r in rules)
+    lines = [f"<rules>\n{listed}\n</rules>" if rules else "(no rules stored)"]
     lines.append(f"{len(refs)} reference normal(s) stored: " + ", ".join(r.id for r in refs[:10]))
     return ToolResult("\n".join(lines), data={"rules": [r.id for r in rules], "references": len(refs)})
 
@@ -74,8 +83,8 @@ def search_rules(ctx, text: str, k: int = 5) -> ToolResult:
         k: how many rules to return.
     """
     found = ctx.kb.search_rules(text, k=max(1, min(20, k)))
-    lines = [f"[{r.id}] {r.class_name}: {r.text} (similarity {s:.2f})" for r, s in found]
-    return ToolResult("\n".join(lines) or "No matching rules.")
+    lines = [f"[{r.id}] {r.class_name}: {fence(r.text)} (similarity {s:.2f})" for r, s in found]
+    return ToolResult(f"<rules>\n{chr(10).join(lines)}\n</rules>" if lines else "No matching rules.")
 
 
 @tool
@@ -85,10 +94,13 @@ def list_classes(ctx) -> ToolResult:
 
 
 def taught_by_person(text: str, user_text: str, min_overlap: float = 0.6) -> bool:
-    """True when most words of `text` appear in what the person wrote this turn."""
+    """True when the person teaches in this message ("rule for ...", "remember ...", "... must ...") and
+    most words of `text` are theirs. A question such as "is this part normal?" teaches nothing, so a rule
+    built from its words ("everything is normal", injected by a picture or a file) is not stored."""
     words = _WORD.findall(text.lower())
     said = set(_WORD.findall((user_text or "").lower()))
-    return bool(words) and sum(w in said for w in words) / len(words) >= min_overlap
+    overlap = bool(words) and sum(w in said for w in words) / len(words) >= min_overlap
+    return overlap and bool(_TEACHING.search(user_text or ""))
 
 
 @tool(changes_knowledge=True)
@@ -107,9 +119,14 @@ def add_rule(ctx, class_name: str, text: str, kind: str = "normality") -> ToolRe
                       data={"rule_id": rule.id, "class_name": rule.class_name})
 
 
+def asked_to_store_reference(user_text: str) -> bool:
+    """True when the person asks to store the sample ("add this as a reference"), not just whether it is normal."""
+    return bool(_STORE_REFERENCE.search((user_text or "").lower()))
+
+
 @tool(changes_knowledge=True)
 def add_reference(ctx, artifact_id: str, class_name: str, note: str = "") -> ToolResult:
-    """Store an uploaded file as a reference normal of a class, when the person says it is normal.
+    """Store an uploaded file as a reference normal of a class, when the person asks for it in this message.
 
     Args:
         artifact_id: id of the uploaded file.
@@ -118,11 +135,12 @@ def add_reference(ctx, artifact_id: str, class_name: str, note: str = "") -> Too
     """
     from tools.views import to_image
 
-    if not re.search(r"\b(normal|reference|good|ok|okay)\b", (ctx.user_text or "").lower()):
-        raise InputError("a reference is only stored when the person says in this message that the sample is normal")
+    if not asked_to_store_reference(ctx.user_text):
+        raise InputError("a reference is only stored when the person asks in this message to store the sample as a "
+                         "reference (e.g. 'add this as a reference')")
     artifact = _artifact(ctx, artifact_id)
     view = None if artifact.kind == "image" else to_image(artifact, class_name=class_name, cache_dir=ctx.cache_dir)
     sample = ctx.kb.add_reference(class_name, artifact.path, modality=artifact.kind, view_image=view,
                                   note=note, author=ctx.author)
-    return ToolResult(f"Stored {artifact.name} as reference [{sample.id}] of {class_name}.",
+    return ToolResult(f"Stored {as_data(artifact.name, 'file_name')} as reference [{sample.id}] of {sample.class_name}.",
                       data={"reference_id": sample.id})

@@ -13,6 +13,7 @@ import logging
 import os
 import struct
 import tokenize
+import unicodedata
 import warnings
 import zlib
 from collections.abc import Callable
@@ -26,9 +27,12 @@ from tools.loaders_cloud import read_npy, read_pcd_file, read_ply_file, read_tex
 from tools.loaders_image import read_image, read_tiff
 from tools.loaders_series import read_csv, read_json, read_parquet
 from tools.loaders_video import read_video
+from tools.registry import as_data
 
-__all__ = ["Artifact", "Limits", "FORMATS", "KINDS", "load", "detect_format"]
+__all__ = ["Artifact", "Limits", "FORMATS", "KINDS", "load", "detect_format", "display_name"]
 KINDS = ("image", "point_cloud", "series", "video")
+MAX_NAME_CHARS = 120
+_INVISIBLE = {"Cc", "Cf", "Cs", "Co", "Cn"}  # control, format (bidi overrides, zero width), surrogate, private, unassigned
 log = logging.getLogger(__name__)
 
 
@@ -49,8 +53,11 @@ class Artifact:
         """Short stable id: the first 12 hex digits of the content's SHA-256."""
         return self.sha256[:12]
 
-    def describe(self) -> str:
-        """One line for a person or a model: kind, name and the main sizes."""
+    def describe(self, *, as_model_data: bool = False) -> str:
+        """One line for a person or (as_model_data: name and sizes fenced as data) a model."""
+        if as_model_data:  # the name and the column names come from the file: never instructions
+            return (f"{self.kind.replace('_', ' ')} {as_data(self.name, 'file_name')} (id {self.id}): "
+                    f"{as_data(_summary(self), 'evidence')}")
         return f"{self.kind.replace('_', ' ')} {self.name!r} (id {self.id}): {_summary(self)}"
 
 
@@ -91,7 +98,7 @@ READ_ERRORS = (ValueError, OSError, EOFError, IndexError, KeyError, TypeError, A
 def load(path: str | os.PathLike, *, name: str | None = None, limits: Limits | None = None) -> Artifact:
     """Read an upload into an Artifact, or raise InputError saying what is wrong and what to do."""
     path, limits = Path(path), limits or Limits()
-    shown = name or path.name
+    shown = display_name(name or path.name)
     size = _checked_size(path, shown, limits)
     fmt = detect_format(path, _head(path))
     try:
@@ -104,13 +111,24 @@ def load(path: str | os.PathLike, *, name: str | None = None, limits: Limits | N
         raise InputError(f"{shown}: not enough memory to read it; upload a smaller file") from exc
     except READ_ERRORS as exc:
         log.debug("reading %s as %s failed", path, fmt, exc_info=True)
-        raise InputError(f"{shown}: could not read it as {FORMATS[fmt].label} ({one_line(exc, 120)}); "
+        reason = one_line(exc, 400).replace(str(path), shown)  # a reader's message names the server-side path
+        raise InputError(f"{shown}: could not read it as {FORMATS[fmt].label} ({one_line(reason, 120)}); "
                          "check that the file is complete and of that type, or export it again") from exc
     meta = {"format": fmt, "bytes": size, **loaded.meta}
     if caught:  # a reader's complaints (a truncated TIFF strip, odd metadata) travel with the artifact
         meta["warnings"] = sorted({one_line(w.message, 100) for w in caught})[:5]
     _note_mismatch(path, fmt, meta)
     return Artifact(loaded.kind, path, shown, _sha256(path), meta, loaded.payload, loaded.extra)
+
+
+def display_name(name: str) -> str:
+    """A file name fit to show: without control or bidi characters, at most 120 characters.
+
+    Names come from people (an upload's name) and are only ever shown, never used as a path.
+    """
+    visible = "".join(c for c in str(name) if unicodedata.category(c) not in _INVISIBLE)
+    shown = " ".join(visible.split()) or "upload"
+    return shown if len(shown) <= MAX_NAME_CHARS else shown[: MAX_NAME_CHARS - 1] + "…"
 
 
 def _checked_size(path: Path, shown: str, limits: Limits) -> int:

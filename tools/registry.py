@@ -57,6 +57,17 @@ class Tool:
 
 REGISTRY: dict[str, Tool] = {}
 
+
+def fence(text: str) -> str:
+    """Neutralise tag look-alikes inside data so that data cannot close its own fence."""
+    return str(text).replace("<", "‹").replace(">", "›")
+
+
+def as_data(text: str, tag: str) -> str:
+    """Text from a file, a rule or a person, inside a data tag the system prompt tells the model never to obey."""
+    return f"<{tag}>{fence(text)}</{tag}>"
+
+
 _PY_TO_JSON = {str: "string", int: "integer", float: "number", bool: "boolean"}
 
 

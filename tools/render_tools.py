@@ -12,7 +12,7 @@ from typing import Literal
 from tools.artifacts import Artifact
 from tools.errors import InputError, NotFoundError
 from tools.imageops import check_box, zoom
-from tools.registry import ToolResult, tool
+from tools.registry import ToolResult, as_data, tool
 from tools.views import to_image
 
 
@@ -49,7 +49,7 @@ def render_point_cloud(ctx, artifact_id: str, view: Literal["shaded", "depth", "
     """
     artifact = artifact_from(ctx, artifact_id, "point_cloud")
     image = to_image(artifact, view, remove_background=remove_background, **_class_options(ctx))
-    return ToolResult(f"{view} render of {artifact.describe()}", images=[image], data={"view": view})
+    return ToolResult(f"{view} render of {artifact.describe(as_model_data=True)}", images=[image], data={"view": view})
 
 
 @tool
@@ -74,7 +74,8 @@ def plot_series(ctx, artifact_id: str, columns: list[str] | None = None, start: 
     windows = [(w.start, w.end) for w in report.windows] if report else []
     marks = [(p.row, p.column) for p in report.points] if report else []
     image = render_series(frame, columns=chosen, windows=windows, marks=marks, title=artifact.name)
-    text = f"plot of {artifact.describe()}" + (f"\n{report.summary()}" if report else "")
+    findings = f"\n{as_data(report.summary(), 'evidence')}" if report else ""
+    text = f"plot of {artifact.describe(as_model_data=True)}{findings}"
     data = {"score": report.score, "anomalous": report.anomalous} if report else {}
     return ToolResult(text, images=[image], data=data)
 
@@ -115,7 +116,7 @@ def sample_video_frames(ctx, artifact_id: str, count: int = 8,
     if not 1 <= count <= 16:
         raise InputError(f"count must be between 1 and 16, got {count}")
     image = to_image(artifact, "frames", count=count, mode=mode)
-    return ToolResult(f"{count} frames ({mode}) of {artifact.describe()}", images=[image])
+    return ToolResult(f"{count} frames ({mode}) of {artifact.describe(as_model_data=True)}", images=[image])
 
 
 @tool
@@ -132,4 +133,5 @@ def zoom_region(ctx, artifact_id: str, x0: float, y0: float, x1: float, y1: floa
     box = check_box((x0, y0, x1, y1))
     artifact = artifact_from(ctx, artifact_id)
     image = zoom(to_image(artifact, **_class_options(ctx)), box)
-    return ToolResult(f"zoom on x {x0:.2f}-{x1:.2f}, y {y0:.2f}-{y1:.2f} of {artifact.describe()}", images=[image])
+    where = f"x {x0:.2f}-{x1:.2f}, y {y0:.2f}-{y1:.2f}"
+    return ToolResult(f"zoom on {where} of {artifact.describe(as_model_data=True)}", images=[image])

@@ -48,7 +48,8 @@ fi
 export PATH="$PWD/$VENV/bin:$PATH"
 
 case "$mode" in
-  app)  exec "$VENV/bin/anomaly-chat" ui "$@" ;;
+  app)  export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"  # the soak showed glibc's many arenas hold freed memory
+        exec "$VENV/bin/anomaly-chat" ui "$@" ;;
   test) export GRADIO_ANALYTICS_ENABLED=False HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
         exec "$VENV/bin/python" -m pytest "$@" ;;
   *)    say "usage: ./run.sh app|test [args]"; exit 2 ;;

@@ -6,12 +6,7 @@ database on it (named in the URL), so tests never see each other's data.
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
-import sys
-import time
-import urllib.request
 import uuid
 from pathlib import Path
 
@@ -19,41 +14,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-CHROMA = Path(sys.executable).parent / "chroma"
-SERVER_START_TIMEOUT_S = 60
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_for_heartbeat(port: int, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"chroma server exited with {process.returncode}: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"chroma server did not answer within {SERVER_START_TIMEOUT_S} s: {log.read_text()[-2000:]}")
+from tests.helpers.chroma_server import free_port, start_chroma
 
 
 @pytest.fixture(scope="session")
 def chroma_server(tmp_path_factory):
     """Base URL of a real `chroma run` server on loopback, stopped at the end of the session."""
     folder = tmp_path_factory.mktemp("chroma_server")
-    port = _free_port()
-    log = folder / "server.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen([str(CHROMA), "run", "--path", str(folder / "data"), "--host", "127.0.0.1",
-                                    "--port", str(port)], stdout=out, stderr=subprocess.STDOUT,
-                                   env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
+    port = free_port()
+    process = start_chroma(folder, port)
     try:
-        _wait_for_heartbeat(port, process, log)
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()

@@ -8,11 +8,7 @@ The scenario runs once per module; each test checks one part of it.
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,12 +18,12 @@ from assistant.access import SINGLE_USER
 from assistant.config import load_settings
 from assistant.conversation import Conversation
 from knowledge.store import KnowledgeBase
-from tests.fixtures_knowledge import CHROMA, _free_port
+from tests.helpers.chroma_server import free_port as _free_port
+from tests.helpers.chroma_server import start_chroma
 from tests.helpers.defects import jitter, textured_part
 from tools.errors import ConfigError
 
 pytestmark = [pytest.mark.slow, pytest.mark.chroma_server]
-START_TIMEOUT_S = 60
 
 
 class ChromaServer:
@@ -38,18 +34,7 @@ class ChromaServer:
         self.url = f"http://127.0.0.1:{self.port}/?database=outage"
 
     def start(self) -> None:
-        with open(self.folder / "server.log", "ab") as log:
-            self.process = subprocess.Popen([str(CHROMA), "run", "--path", str(self.folder / "data"), "--host",
-                                             "127.0.0.1", "--port", str(self.port)], stdout=log, stderr=subprocess.STDOUT,
-                                            env={**os.environ, "ANONYMIZED_TELEMETRY": "False"})
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline and self.process.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/api/v2/heartbeat", timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"chroma did not start: {(self.folder / 'server.log').read_text()[-2000:]}")
+        self.process = start_chroma(self.folder, self.port)
 
     def kill(self) -> None:
         self.process.send_signal(signal.SIGKILL)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.test_security_ui import ask, launched_app
+from tests.helpers.app import launched_app
+from tests.test_security_ui import ask
 
 pytestmark = pytest.mark.slow
 

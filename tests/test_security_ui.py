@@ -9,86 +9,20 @@ leaving for a base URL chosen in the app.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import socket
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
 
 from assistant.chat_view import normalise_history
-from tests.helpers.defects import add_defect, jitter, textured_part
+from tests.helpers.app import launched_app
 from tests.helpers.hostile import CANARY, CORPUS
 
 pytestmark = pytest.mark.slow
 PARTS = ["class information", "reference images", "expert evidence"]
-PASSWORDS = {"erik": "erik-password", "olga": "olga-password"}  # erik is an expert, olga an operator
 ODD_NAMES = ["../../../outside.png", "/etc/cron.d/outside.png", "a\x00b.png", "x" * 300 + ".png",
              "gnp.\u202eexe.png", "<img src=x onerror=alert(1)>.png"]
-
-
-@dataclass
-class App:
-    url: str
-    root: Path
-    files: dict
-    kb: object
-    model_server: object
-    rule: object = None  # a rule an expert stored, for tests that try to change it
-
-    def client(self, name: str = "erik"):
-        from gradio_client import Client
-
-        return Client(self.url, auth=(name, PASSWORDS[name]), verbose=False, download_files=False)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _pictures(folder: Path) -> dict[str, Path]:
-    """Three reference normals of a widget and one widget with a spot."""
-    base = textured_part(seed=5)
-    files = {f"ref{i}": folder / f"ref{i}.png" for i in range(3)} | {"bad": folder / "bad.png"}
-    for i in range(3):
-        jitter(base, seed=20 + i).save(files[f"ref{i}"])
-    add_defect(jitter(base, seed=90), "spot", seed=2, scale=1.5)[0].save(files["bad"])
-    return files
-
-
-@contextlib.contextmanager
-def launched_app(root: Path, **settings_values):
-    """The app with sign-in (erik: expert, olga: operator), three widget references, served on loopback."""
-    import ui
-    from assistant.access import hash_password
-    from assistant.commands.common import open_kb
-    from assistant.config import load_settings
-    from tests.helpers.fake_openai import FakeOpenAIServer
-
-    patch = pytest.MonkeyPatch()
-    patch.setenv("GRADIO_TEMP_DIR", str(root / "gradio"))
-    users = root / "users.toml"
-    users.write_text("".join(f'[users.{n}]\nrole = "{"expert" if n == "erik" else "operator"}"\n'
-                             f'password = "{hash_password(p)}"\n' for n, p in PASSWORDS.items()))
-    settings = load_settings({"home": str(root / "home"), "backend": "offline", "users_file": str(users),
-                              **settings_values}, env={})
-    files = _pictures(root)
-    kb = open_kb(settings)
-    for i in range(3):
-        kb.add_reference("widget", files[f"ref{i}"], author="tester")
-    demo = ui.build_app(settings)
-    _, url, _ = ui.launch(demo, settings, "127.0.0.1", _free_port(), prevent_thread_lock=True, quiet=True)
-    server = FakeOpenAIServer().start()
-    try:
-        yield App(url, root, files, kb, server)
-    finally:
-        server.stop()
-        demo.close()
-        patch.undo()
 
 
 @pytest.fixture(scope="module")

@@ -6,79 +6,21 @@ its own clients, so each has its own conversation.
 
 from __future__ import annotations
 
-import socket
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from assistant.access import hash_password
 from assistant.chat_view import normalise_history
-from assistant.config import load_settings
-from tests.helpers.defects import add_defect, jitter, textured_part
+from tests.helpers.app import launched_app
 
 pytestmark = pytest.mark.slow
 ALL_PARTS = ["class information", "normality rules", "reference images", "expert evidence"]
-PASSWORDS = {"erik": "erik-password", "olga": "olga-password"}
-
-
-@dataclass
-class App:
-    url: str
-    settings: object
-    kb: object
-    files: dict
-    downloads: Path
-
-    def client(self, name: str):
-        from gradio_client import Client
-
-        return Client(self.url, auth=(name, PASSWORDS[name]), verbose=False, download_files=str(self.downloads))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _pictures(folder: Path) -> dict:
-    base = textured_part(seed=5)
-    files = {f"ref{i}": folder / f"ref{i}.png" for i in range(3)}
-    for i, path in enumerate(files.values()):
-        jitter(base, seed=20 + i).save(path)
-    files["bad"] = folder / "bad.png"
-    add_defect(jitter(base, seed=90), "spot", seed=2, scale=1.5)[0].save(files["bad"])
-    files["corrupt"] = folder / "corrupt.png"
-    files["corrupt"].write_bytes(b"\x89PNG\r\n\x1a\n this is not really a picture")
-    return files
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    import ui
-    from assistant.commands.common import open_kb
-
-    root = tmp_path_factory.mktemp("ui_app")
-    patch = pytest.MonkeyPatch()
-    patch.setenv("GRADIO_TEMP_DIR", str(root / "gradio"))
-    patch.setenv("ANOMALY_CHAT_HOME", str(root / "home"))
-    users = root / "users.toml"
-    users.write_text("".join(f'[users.{n}]\nrole = "{"expert" if n == "erik" else "operator"}"\n'
-                             f'password = "{hash_password(p)}"\n' for n, p in PASSWORDS.items()))
-    settings = load_settings({"home": str(root / "home"), "backend": "offline", "users_file": str(users)}, env={})
-    files = _pictures(root)
-    kb = open_kb(settings)
-    for i in range(3):
-        kb.add_reference("widget", files[f"ref{i}"], author="tester")
-    demo = ui.build_app(settings)
-    _, url, _ = ui.launch(demo, settings, "127.0.0.1", _free_port(), prevent_thread_lock=True, quiet=True)
-    (root / "downloads").mkdir()
-    try:
-        yield App(url, settings, kb, files, root / "downloads")
-    finally:
-        demo.close()
-        patch.undo()
+    with launched_app(tmp_path_factory.mktemp("ui_app"), downloads=True) as running:
+        yield running
 
 
 def _ask(client, text="", files=(), class_name="widget", parts=ALL_PARTS, k=2) -> list[dict]:

@@ -8,7 +8,6 @@ Rule texts and user text are data: they are fenced and the model is told never t
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from tools.registry import fence  # one fence for prompts and tool results
@@ -134,6 +133,3 @@ class Strategy:
 def rules_block(rules) -> str:
     return "\n".join(f"[{r.id}] ({r.kind}) {fence(r.text)}" for r in rules)
 
-
-def format_json_hint() -> str:
-    return json.dumps(VERDICT_SCHEMA["required"])

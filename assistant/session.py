@@ -196,20 +196,15 @@ class Session:
         messages = analysis_messages(turn, images)
         request = self._request(messages, turn, json_schema=prompts.VERDICT_SCHEMA, want_logprobs=True)
         reply = yield from agent.run(self.backend, request, self.ctx, max_steps=self.settings.agent_max_steps)
-        try:
-            answer = parse_answer(reply.text)
-        except VerdictParseError as first_error:
-            request.messages += [Message("assistant", [reply.text]), Message("user", [prompts.REPAIR.format(error=first_error)])]
+        answer, error = _read_answer(reply.text)
+        if error is not None:  # one repair retry that quotes the parse error
+            request.messages += [Message("assistant", [reply.text]), Message("user", [prompts.REPAIR.format(error=error)])]
             first_usage = reply.usage
             reply = yield from agent.run(self.backend, request, self.ctx, max_steps=2)
             reply.usage = {k: first_usage.get(k, 0) + reply.usage.get(k, 0) for k in {*first_usage, *reply.usage}}
-            try:
-                answer = parse_answer(reply.text)
-            except VerdictParseError as error:
-                self.history = request.messages + [Message("assistant", [reply.text])]
-                return self._unparsed(turn, reply, error)
+            answer, error = _read_answer(reply.text)
         self.history = request.messages + [Message("assistant", [reply.text])]
-        return self._verdict(turn, answer, reply)
+        return self._unparsed(turn, reply, error) if error is not None else self._verdict(turn, answer, reply)
 
     def _request(self, messages, turn, **kwargs) -> ModelRequest:
         tools = [t.spec() for t in REGISTRY.values()] if self.backend.supports_tools else []
@@ -224,12 +219,13 @@ class Session:
         evidence_score = turn.evidence.score if turn.evidence is not None else None
         score, source = choose_score(answer, reply.logprobs, evidence_score)
         location = answer.location
-        regions = self._common(turn)["regions"]
+        common = self._common(turn)
+        regions = common["regions"]
         if not location.get("box") and answer.anomalous and regions:
             location = {"box": list(regions[0]["box"]), "where": location.get("where") or regions[0]["where"]}
         return Verdict(anomalous=answer.anomalous, score=score, score_source=source, reasoning=answer.reasoning,
                        defect_type=answer.defect_type, location=location, rules_used=answer.rules_used,
-                       usage=dict(reply.usage), **self._common(turn))
+                       usage=dict(reply.usage), **common)
 
     def _unparsed(self, turn, reply, error) -> Verdict:
         return Verdict(anomalous=None, score=None, score_source="none", reasoning=reply.text[:4000], parsed=False,
@@ -254,6 +250,14 @@ class Session:
         reply = yield from agent.run(self.backend, request, self.ctx, max_steps=self.settings.agent_max_steps, stream=True)
         self.history = request.messages + [Message("assistant", [reply.text])]
         yield Event("answer", text=reply.text)
+
+
+def _read_answer(text: str):
+    """(answer, None) when the reply holds a readable verdict, else (None, the parse error)."""
+    try:
+        return parse_answer(text), None
+    except VerdictParseError as error:
+        return None, error
 
 
 def _describe(result) -> str:

@@ -15,12 +15,12 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from assistant import demo_data
-from assistant import knowledge_panel as panel
-from assistant.access import Access
-from assistant.chat_view import one_line, shown_text
+from assistant.app import demo_data
+from assistant.app import knowledge_panel as panel
+from assistant.app.access import Access
+from assistant.app.chat_view import one_line, shown_text
+from assistant.app.conversation import PROMPT_SWITCHES, Conversation, switches_for
 from assistant.commands.common import open_kb
-from assistant.conversation import PROMPT_SWITCHES, Conversation, switches_for
 
 FILE_TYPES = ["image", ".ply", ".pcd", ".xyz", ".pts", ".tiff", ".tif", ".npy", ".csv", ".tsv", ".parquet",
               ".json", ".mp4", ".avi", ".mov", ".gif"]

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 
 from assistant.backends.base import Backend, EncodedImage, Message, ModelReply, ModelRequest
 from assistant.events import Event, new_step_id
+from tools.agent.registry import call_tool
 from tools.errors import BackendError
-from tools.registry import call_tool
 
 _DONE = object()
 

@@ -21,7 +21,7 @@ class TurnContext:
     modality: str | None = None
     artifact_id: str | None = None
     rules: list = field(default_factory=list)
-    evidence: object = None  # tools.evidence.Evidence
+    evidence: object = None  # tools.agent.evidence.Evidence
     verdict: object = None  # the latest Verdict, for follow-ups
     known_classes: list = field(default_factory=list)
     suggested_classes: list = field(default_factory=list)  # [(name, similarity)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tools.registry import fence  # one fence for prompts and tool results
+from tools.agent.registry import fence  # one fence for prompts and tool results
 
 PROMPT_VERSION = "ac-prompts-2026.11.1"
 

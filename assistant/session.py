@@ -19,9 +19,9 @@ from assistant.backends.base import Backend, EncodedImage, Message, ModelRequest
 from assistant.events import Event, new_step_id
 from assistant.prompts import Strategy
 from assistant.verdict import Verdict, VerdictParseError, choose_score, parse_answer
-from tools import agent_tools, render_tools  # noqa: F401 - importing them registers the built-in tools
-from tools.artifacts import Artifact, load
-from tools.registry import REGISTRY
+from tools.agent import knowledge_tools, render_tools  # noqa: F401 - importing them registers the built-in tools
+from tools.agent.registry import REGISTRY
+from tools.inputs.artifacts import Artifact, load
 
 SUGGEST_MIN_SIMILARITY = 0.80
 MAX_ENCODED_IMAGES = 64  # encoded prompt images a session keeps for reuse
@@ -31,7 +31,7 @@ GENERIC_CLASS = {"series": "time_series", "video": "video"}  # seed guidance use
 
 @dataclass
 class ToolCtx:
-    """What tools may use from this session (tools.registry.ToolContext)."""
+    """What tools may use from this session (tools.agent.registry.ToolContext)."""
 
     artifacts: dict
     kb: object
@@ -130,7 +130,7 @@ class Session:
         return loaded
 
     def _view(self, artifact: Artifact, class_name: str | None):
-        from tools.views import to_image
+        from tools.render.views import to_image
 
         return to_image(artifact, class_name=class_name, cache_dir=self.settings.cache_dir)
 
@@ -150,7 +150,7 @@ class Session:
         return None
 
     def _knowledge(self, turn: TurnContext, image, extra_refs, k):
-        from tools.evidence import stored_references, turn_references
+        from tools.agent.evidence import stored_references, turn_references
 
         cache = self.settings.cache_dir
         refs = turn_references(extra_refs, turn.class_name, cache)
@@ -172,7 +172,7 @@ class Session:
         return [r for r, sim in self.kb.search_rules(text, k=3) if sim >= RELATED_RULE_MIN_SIMILARITY]
 
     def _evidence(self, query, image, refs, turn, use_expert):
-        from tools.evidence import gather
+        from tools.agent.evidence import gather
 
         settings = self.kb.class_settings(turn.class_name) if turn.class_name else {}
         return gather(query, image, refs, class_settings=settings, cache_dir=self.settings.cache_dir, use_expert=use_expert)

@@ -52,7 +52,7 @@ def use_png_level(level: int) -> None:
     import io
 
     from assistant.backends import base
-    from tools.imageops import fit_long_side
+    from tools.render.imageops import fit_long_side
 
     def from_pil(cls, image, label, long_side=None):
         image = fit_long_side(image, long_side) if long_side else image

@@ -1,4 +1,4 @@
-"""Quality and speed of the vision expert (tools/expert.py). A benchmark, not a test.
+"""Quality and speed of the vision expert (tools/experts/vision/expert.py). A benchmark, not a test.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_expert.py [--data ../shared/data]
         [--per-class 10] [--backbones random_conv,colour_texture] [--mvtec DIR] [--out FILE]
@@ -34,8 +34,8 @@ from PIL import Image  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from tests.helpers.defects import DEFECT_KINDS, add_defect, jitter  # noqa: E402
-from tools import expert as expert_module  # noqa: E402
-from tools.expert import VisionExpert  # noqa: E402
+from tools.experts.vision import expert as expert_module  # noqa: E402
+from tools.experts.vision.expert import VisionExpert  # noqa: E402
 
 LONG_SIDE = 900  # photographs are brought to about the size the app sees
 

@@ -25,12 +25,12 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.helpers import data  # noqa: E402
-from tools.artifacts import load  # noqa: E402
 from tools.errors import InputError  # noqa: E402
-from tools.render_camera import camera_for  # noqa: E402
-from tools.render_cloud import preprocess, render_all, render_depth, render_shaded, render_views  # noqa: E402
-from tools.render_series import render_series  # noqa: E402
-from tools.render_video import render_frames  # noqa: E402
+from tools.inputs.artifacts import load  # noqa: E402
+from tools.render.camera import camera_for  # noqa: E402
+from tools.render.cloud import preprocess, render_all, render_depth, render_shaded, render_views  # noqa: E402
+from tools.render.series import render_series  # noqa: E402
+from tools.render.video import render_frames  # noqa: E402
 
 
 def timed(fn, runs: int) -> tuple[float, float]:

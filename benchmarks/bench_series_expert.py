@@ -18,8 +18,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tools.artifacts import load  # noqa: E402
-from tools.series_expert import THRESHOLD, detect  # noqa: E402
+from tools.experts.series import THRESHOLD, detect  # noqa: E402
+from tools.inputs.artifacts import load  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nab_dev"
 

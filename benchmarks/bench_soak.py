@@ -71,7 +71,7 @@ def make_pictures(folder: Path, users: list[str], turns: int) -> dict[str, list[
 def _turn(client, text: str, files: list[Path]) -> list[dict]:
     from gradio_client import handle_file
 
-    from assistant.chat_view import normalise_history
+    from assistant.app.chat_view import normalise_history
 
     message = {"text": text, "files": [handle_file(str(f)) for f in files]}
     chat, _box = client.predict(message, CLASS_NAME, PARTS, 1, api_name="/chat")

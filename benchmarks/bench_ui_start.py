@@ -75,7 +75,7 @@ def first_answer_s(url: str, home: Path) -> float:
     sys.path.insert(0, str(ROOT))
     from gradio_client import Client, handle_file
 
-    from assistant.demo_data import DEMO_CLASS, ensure_demo_data
+    from assistant.app.demo_data import DEMO_CLASS, ensure_demo_data
 
     demo = ensure_demo_data(home)
     client = Client(url, verbose=False, download_files=False)

@@ -16,12 +16,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.helpers import data  # noqa: E402
-from tools.artifacts import load  # noqa: E402
-from tools.render_camera import camera_for  # noqa: E402
-from tools.render_cloud import preprocess, render_depth, render_shaded, render_views  # noqa: E402
-from tools.render_series import render_series  # noqa: E402
-from tools.render_video import render_frames  # noqa: E402
-from tools.series_expert import detect  # noqa: E402
+from tools.experts.series import detect  # noqa: E402
+from tools.inputs.artifacts import load  # noqa: E402
+from tools.render.camera import camera_for  # noqa: E402
+from tools.render.cloud import preprocess, render_depth, render_shaded, render_views  # noqa: E402
+from tools.render.series import render_series  # noqa: E402
+from tools.render.video import render_frames  # noqa: E402
 
 
 def cloud_examples(out: Path) -> list[Path]:

@@ -22,8 +22,8 @@ from knowledge import names
 from knowledge.classes import check_setting
 from knowledge.files import is_stored_name
 from knowledge.models import Rule, now_iso
-from tools.descriptor import DIMENSIONS
 from tools.errors import InputError
+from tools.experts.descriptor import DIMENSIONS
 
 MANIFEST = "knowledge.json"
 FORMAT = "anomaly-chat-knowledge"

@@ -14,8 +14,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from knowledge.files import safe_suffix, sha256_of
-from tools.descriptor import image_descriptor
 from tools.errors import InputError
+from tools.experts.descriptor import image_descriptor
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 

@@ -1,5 +1,5 @@
 """Reference normals in their Chroma collection: the embedding is the image descriptor
-(tools.descriptor), the metadata says where the file is kept and who added it.
+(tools.experts.descriptor), the metadata says where the file is kept and who added it.
 """
 
 from __future__ import annotations

@@ -30,8 +30,8 @@ from knowledge.references import ReferenceShelf
 from knowledge.repair import repair
 from knowledge.rules import RuleBook
 from knowledge.seed import apply_seed, needs_seeding, seed_texts
-from tools.descriptor import image_descriptor
 from tools.errors import InputError, NotFoundError
+from tools.experts.descriptor import image_descriptor
 
 __all__ = ["KnowledgeBase", "ReferenceSample", "Rule", "canonical_class"]
 _KIND_ORDER = {"normality": 0, "logical": 1, "defect": 2}  # what normal is, then constraints, then known defects

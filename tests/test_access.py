@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from assistant import knowledge_panel as panel
-from assistant.access import (
+from assistant.app import knowledge_panel as panel
+from assistant.app.access import (
     SINGLE_USER,
     Access,
     NotAllowed,

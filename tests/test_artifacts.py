@@ -1,4 +1,4 @@
-"""tools.artifacts.load: every supported format gives the right typed Artifact."""
+"""tools.inputs.artifacts.load: every supported format gives the right typed Artifact."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import tifffile
 from PIL import Image
 
 from tests.helpers import data
-from tools.artifacts import load
+from tools.inputs.artifacts import load
 
 
 # ---------------------------------------------------------------- images
@@ -145,7 +145,7 @@ def test_video_formats_give_timed_frames(tmp_path, suffix):
 
 
 def test_long_video_is_thinned_but_keeps_the_odd_frame(tmp_path):
-    from tools.loaders_base import Limits
+    from tools.inputs.base import Limits
 
     path = data.write_video(tmp_path / "long.mp4", n=120, odd_frame=77, fps=24)
     artifact = load(path, limits=Limits(keep_frames=10))

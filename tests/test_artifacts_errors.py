@@ -1,4 +1,4 @@
-"""tools.artifacts.load refuses bad input with one clear InputError line, and limits hold before reading."""
+"""tools.inputs.artifacts.load refuses bad input with one clear InputError line, and limits hold before reading."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from tests.helpers import data
-from tools.artifacts import Limits, load
 from tools.errors import InputError
+from tools.inputs.artifacts import Limits, load
 
 
 def _refused(path, **kwargs) -> str:

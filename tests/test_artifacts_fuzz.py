@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.helpers import data
-from tools.artifacts import Artifact, load
 from tools.errors import InputError
+from tools.inputs.artifacts import Artifact, load
 
 SEEDS = ["png", "jpg", "bmp", "tif", "grid.tiff", "ascii.ply", "binary.ply", "ascii.pcd", "binary.pcd",
          "binary_compressed.pcd", "xyz", "npy", "csv", "parquet", "json", "mp4", "gif", "avi"]

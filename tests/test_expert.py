@@ -8,9 +8,9 @@ from PIL import Image
 
 from tests.helpers.defects import add_defect, jitter, textured_part
 from tools.errors import InputError
-from tools.expert import ExpertReport, VisionExpert, compare
-from tools.expert_calibration import to_score
-from tools.expert_regions import describe_place
+from tools.experts.vision.calibration import to_score
+from tools.experts.vision.expert import ExpertReport, VisionExpert, compare
+from tools.experts.vision.regions import describe_place
 
 
 @pytest.fixture(scope="module")

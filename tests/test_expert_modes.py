@@ -5,8 +5,8 @@ import pytest
 from PIL import Image
 
 from tests.helpers.defects import add_defect, jitter, textured_part
-from tools import expert as expert_module
-from tools.expert import VisionExpert
+from tools.experts.vision import expert as expert_module
+from tools.experts.vision.expert import VisionExpert
 
 
 @pytest.fixture(scope="module")

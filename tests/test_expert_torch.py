@@ -8,7 +8,7 @@ import pytest
 
 from tests.helpers.defects import add_defect, jitter, textured_part
 from tools.errors import InputError
-from tools.expert import VisionExpert
+from tools.experts.vision.expert import VisionExpert
 
 torch = pytest.importorskip("torch")
 
@@ -20,7 +20,7 @@ def part():
 
 @pytest.fixture(scope="module")
 def state_dict_file(tmp_path_factory):
-    from tools.expert_torch import ResNetFeatures
+    from tools.experts.vision.torch_backbone import ResNetFeatures
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("weights") / "resnet18_random.pt"
@@ -29,7 +29,7 @@ def state_dict_file(tmp_path_factory):
 
 
 def test_importing_the_expert_does_not_import_torch():
-    code = "import sys, tools.expert; sys.exit('torch' in sys.modules)"
+    code = "import sys, tools.experts.vision.expert; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from assistant.access import SINGLE_USER
+from assistant.app.access import SINGLE_USER
+from assistant.app.conversation import Conversation
 from assistant.cli import main
-from assistant.conversation import Conversation
 from knowledge.store import KnowledgeBase
 from tests.fixtures_models import openai_settings_for
 from tests.helpers.defects import jitter, textured_part

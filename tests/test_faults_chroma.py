@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from assistant.access import SINGLE_USER
+from assistant.app.access import SINGLE_USER
+from assistant.app.conversation import Conversation
 from assistant.config import load_settings
-from assistant.conversation import Conversation
 from knowledge.store import KnowledgeBase
 from tests.helpers.chroma_server import free_port as _free_port
 from tests.helpers.chroma_server import start_chroma

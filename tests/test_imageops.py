@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from tools.errors import InputError
-from tools.imageops import composite, fit_long_side, overlay_heatmap, zoom
+from tools.render.imageops import composite, fit_long_side, overlay_heatmap, zoom
 
 
 def test_fit_long_side_scales_down_and_up_keeping_aspect():

@@ -6,7 +6,7 @@ import numpy as np
 from PIL import Image
 
 from tests.fixtures_knowledge import make_image
-from tools.descriptor import DIMENSIONS, image_descriptor
+from tools.experts.descriptor import DIMENSIONS, image_descriptor
 
 
 def cosine(a, b) -> float:

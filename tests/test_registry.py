@@ -1,6 +1,6 @@
 from typing import Literal
 
-from tools.registry import REGISTRY, ToolResult, call_tool, schema_for, tool
+from tools.agent.registry import REGISTRY, ToolResult, call_tool, schema_for, tool
 
 
 def sample_tool(ctx, artifact_id: str, view: Literal["depth", "shaded"] = "shaded", count: int = 3,

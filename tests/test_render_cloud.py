@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from tests.helpers import data
-from tools.render_camera import Camera, CameraStore, camera_for, class_key
-from tools.render_cloud import (
+from tools.render.camera import Camera, CameraStore, camera_for, class_key
+from tools.render.cloud import (
     BACKGROUND,
     depth_buffer,
     preprocess,

@@ -10,7 +10,7 @@ from matplotlib.dates import ConciseDateFormatter
 from matplotlib.patches import Rectangle
 
 from tests.helpers import data
-from tools.render_series import MAX_PANELS, minmax_indices, render_series, series_figure
+from tools.render.series import MAX_PANELS, minmax_indices, render_series, series_figure
 
 
 def _frame(n=1000, **options) -> pd.DataFrame:

@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from tests.helpers import data
-from tools.artifacts import load
-from tools.render_video import MAX_TILES, choose_frames, frame_grid, render_frames
+from tools.inputs.artifacts import load
+from tools.render.video import MAX_TILES, choose_frames, frame_grid, render_frames
 
 
 def _odd_clip(tmp_path, odd=13):

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-import tools.render_tools  # noqa: F401 - registers the tools
+import tools.agent.render_tools  # noqa: F401 - registers the tools
 from tests.helpers import data
-from tools.artifacts import load
+from tools.agent.registry import REGISTRY, call_tool
 from tools.errors import InputError
-from tools.registry import REGISTRY, call_tool
-from tools.views import VIEWS, to_image, views_for
+from tools.inputs.artifacts import load
+from tools.render.views import VIEWS, to_image, views_for
 
 
 @pytest.fixture(scope="module")

@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.helpers.hostile import CORPUS, png_with_header
-from tools.artifacts import Artifact, Limits, load
 from tools.errors import InputError
+from tools.inputs.artifacts import Artifact, Limits, load
 
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 SECONDS_PER_REFUSAL = 3.0  # the ten-million-row CSV included: limits are checked before parsing

@@ -16,8 +16,8 @@ import pytest
 from knowledge.archive import MANIFEST
 from knowledge.store import KnowledgeBase
 from tests.helpers import data
-from tools.artifacts import display_name, load
 from tools.errors import InputError
+from tools.inputs.artifacts import display_name, load
 
 HOSTILE_NAMES = ["../../etc/passwd", "/etc/shadow", "C:\\Windows\\win.ini", "part\x00.png", "x" * 5000 + ".png",
                  "invoice\u202egnp.exe", "zero\u200bwidth\u2066.png", "line\nbreak.png", "..", ""]

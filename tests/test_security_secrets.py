@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from assistant.access import SINGLE_USER
+from assistant.app.access import SINGLE_USER
+from assistant.app.conversation import Conversation
 from assistant.cli import main
 from assistant.config import load_settings
-from assistant.conversation import Conversation
 from tests.helpers.datasets import make_mvtec
 from tests.helpers.defects import jitter, textured_part
 from tests.helpers.fake_openai import error_body

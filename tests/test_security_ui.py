@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from assistant.chat_view import normalise_history
+from assistant.app.chat_view import normalise_history
 from tests.helpers.app import launched_app
 from tests.helpers.hostile import CANARY, CORPUS
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from tests.helpers import data
-from tools.series_expert import THRESHOLD, detect, find_period, rolling_median, to_score
+from tools.experts.series import THRESHOLD, detect, find_period, rolling_median, to_score
 
 
 def _frame(**options) -> pd.DataFrame:

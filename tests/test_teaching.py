@@ -1,7 +1,7 @@
 import pytest
 
 from assistant.teaching import canonical, find_lesson, match_class
-from tools.agent_tools import taught_by_person
+from tools.agent.knowledge_tools import taught_by_person
 
 KNOWN = ["bottle", "screw_bag", "juice_bottle", "metal_nut"]
 

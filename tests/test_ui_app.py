@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.chat_view import normalise_history
+from assistant.app.chat_view import normalise_history
 from tests.helpers.app import launched_app
 
 pytestmark = pytest.mark.slow

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from assistant.app.demo_data import DEMO_CLASS, ensure_demo_data
 from assistant.config import load_settings
-from assistant.demo_data import DEMO_CLASS, ensure_demo_data
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -6,8 +6,8 @@ import gradio as gr
 import pytest
 from PIL import Image
 
-from assistant.chat_view import ChatView, badge_html, normalise_history, one_line, verdict_markdown
-from assistant.conversation import strategy_from_switches, switches_for
+from assistant.app.chat_view import ChatView, badge_html, normalise_history, one_line, verdict_markdown
+from assistant.app.conversation import strategy_from_switches, switches_for
 from assistant.events import Event
 from assistant.verdict import Verdict
 

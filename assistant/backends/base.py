@@ -29,7 +29,7 @@ class EncodedImage:
 
     @classmethod
     def from_pil(cls, image, label: str, long_side: int | None = None) -> EncodedImage:
-        from tools.imageops import fit_long_side
+        from tools.render.imageops import fit_long_side
 
         if long_side:
             image = fit_long_side(image, long_side)

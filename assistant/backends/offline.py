@@ -12,7 +12,7 @@ import json
 import uuid
 
 from assistant.backends.base import Backend, ModelReply, ModelRequest, ToolCall, register_backend
-from assistant.offline_answers import answer_follow_up, verdict_json
+from assistant.backends.offline_answers import answer_follow_up, verdict_json
 from assistant.teaching import find_lesson
 
 _REFERENCE_REQUEST = ("add as reference", "add it as reference", "add this as reference", "store as reference",

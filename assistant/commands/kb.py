@@ -189,8 +189,8 @@ def run_add_ref(args) -> int:
 
 
 def _reference_view(file, class_name, settings):
-    from tools.artifacts import Limits, load
-    from tools.views import to_image
+    from tools.inputs.artifacts import Limits, load
+    from tools.render.views import to_image
 
     limits = Limits(max_bytes=settings.max_upload_mb * 2**20, max_pixels=settings.max_image_pixels)
     artifact = load(file, limits=limits)

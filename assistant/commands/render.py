@@ -25,8 +25,8 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from assistant.commands.common import settings_from
-    from tools.artifacts import Limits, load
-    from tools.views import to_image
+    from tools.inputs.artifacts import Limits, load
+    from tools.render.views import to_image
 
     output = Path(args.output)
     if output.suffix.lower() not in _IMAGE_SUFFIXES:

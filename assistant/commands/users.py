@@ -13,7 +13,7 @@ import re
 import sys
 from pathlib import Path
 
-from assistant.access import ROLES, hash_password, read_users
+from assistant.app.access import ROLES, hash_password, read_users
 from tools.errors import InputError
 
 _NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")

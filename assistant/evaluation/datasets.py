@@ -188,7 +188,7 @@ def load_mvtec3d(root: Path) -> EvalSet:
     """MVTec 3D-AD: the xyz/*.tiff point clouds of train/good and test/<defect>; masks in test/<defect>/gt."""
     dataset = _mvtec_like(root, "mvtec3d", "xyz", lambda c, d, p: _existing(c / "test" / d / "gt" / f"{p.stem}.png"),
                           {".tiff", ".tif"}, "point_cloud")
-    dataset.notes.append("MVTec 3D-AD: the xyz point clouds are rendered to depth images (tools.views) for the "
+    dataset.notes.append("MVTec 3D-AD: the xyz point clouds are rendered to depth images (tools.render.views) for the "
                          "model; references are rendered the same way.")
     return dataset
 

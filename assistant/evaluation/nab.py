@@ -62,8 +62,8 @@ def match_windows(labelled, flagged) -> dict:
 
 def series_windows(item: Item) -> dict:
     """Run the series expert on one series and match its windows with the labelled windows."""
-    from tools.artifacts import load
-    from tools.series_expert import detect
+    from tools.experts.series import detect
+    from tools.inputs.artifacts import load
 
     report = detect(load(item.path).payload)
     flagged = [_span(w.start_time, w.end_time) for w in report.windows]

@@ -1,8 +1,8 @@
 """Choosing K reference normals for a query, from the item's reference pool only (EvalSet).
 
 `first`: the first K of the pool sorted by file name. `nearest`: the K whose image descriptor
-(tools.descriptor) is most similar to the query's, computed on the same 2-D view the session shows
-the model (tools.views, so point clouds are compared as renders). Both are deterministic: equal
+(tools.experts.descriptor) is most similar to the query's, computed on the same 2-D view the session shows
+the model (tools.render.views, so point clouds are compared as renders). Both are deterministic: equal
 similarities (rounded) are broken by file name, then path.
 """
 
@@ -26,8 +26,8 @@ def _name_order(path: Path) -> tuple[str, str]:
 def default_view(cache_dir: Path | None) -> Callable[[Path, str], object]:
     """The 2-D view of a file, as the session renders it for the model."""
     def view(path: Path, class_name: str):
-        from tools.artifacts import load
-        from tools.views import to_image
+        from tools.inputs.artifacts import load
+        from tools.render.views import to_image
 
         return to_image(load(path), class_name=class_name, cache_dir=cache_dir)
     return view
@@ -69,7 +69,7 @@ class ReferencePicker:
     def _descriptor(self, path: Path, class_name: str) -> np.ndarray:
         found = self._descriptors.get(path)
         if found is None:
-            from tools.descriptor import image_descriptor
+            from tools.experts.descriptor import image_descriptor
 
             found = self._descriptors[path] = image_descriptor(self.view(path, class_name))
         return found

@@ -52,7 +52,7 @@ def widget_pictures(folder: Path) -> dict[str, Path]:
 
 
 def _users_file(root: Path) -> Path:
-    from assistant.access import hash_password
+    from assistant.app.access import hash_password
 
     users = root / "users.toml"
     users.write_text("".join(f'[users.{n}]\nrole = "{"expert" if n == "erik" else "operator"}"\n'

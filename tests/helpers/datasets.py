@@ -104,7 +104,7 @@ class ImageBook:
     """
 
     def __init__(self, root: Path, long_side: int = 768):
-        from tools.imageops import fit_long_side
+        from tools.render.imageops import fit_long_side
 
         self.root = Path(root)
         self.by_pixels = {}

@@ -12,7 +12,7 @@ Users file, TOML or JSON (by extension):
     password = "scrypt$16384$8$1$<salt>$<hash>"
 
 Make a hash with `python -m assistant.commands.users add alice --role expert --file users.toml`, or
-in Python: `from assistant.access import hash_password; print(hash_password("secret"))`.
+in Python: `from assistant.app.access import hash_password; print(hash_password("secret"))`.
 """
 
 from __future__ import annotations

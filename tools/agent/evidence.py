@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from tools.artifacts import Artifact, load
-from tools.views import to_image
+from tools.inputs.artifacts import Artifact, load
+from tools.render.views import to_image
 
 
 @dataclass
@@ -26,8 +26,8 @@ class ReferenceView:
 class Evidence:
     query_image: object
     references: list[ReferenceView] = field(default_factory=list)
-    expert: object = None  # tools.expert.ExpertReport
-    series: object = None  # tools.series_expert.SeriesReport
+    expert: object = None  # tools.experts.vision.expert.ExpertReport
+    series: object = None  # tools.experts.series.SeriesReport
     composite: object = None  # PIL image: reference | query | heatmap
     notes: list[str] = field(default_factory=list)
 
@@ -79,7 +79,7 @@ def gather(query: Artifact, query_image, references: list[ReferenceView], *, cla
     if not use_expert:
         return evidence
     if query.kind == "series":
-        from tools.series_expert import detect
+        from tools.experts.series import detect
 
         evidence.series = detect(query.payload)
         return evidence
@@ -92,7 +92,7 @@ def gather(query: Artifact, query_image, references: list[ReferenceView], *, cla
 
 
 def _compare(query_image, references, settings: dict, cache_dir: Path | None):
-    from tools.expert import compare
+    from tools.experts.vision.expert import compare
 
     return compare(query_image, [r.image for r in references], cache_dir=cache_dir / "expert" if cache_dir else None,
                    rotation_invariant=bool(settings.get("rotation_invariant", False)),
@@ -100,7 +100,7 @@ def _compare(query_image, references, settings: dict, cache_dir: Path | None):
 
 
 def _composite(query_image, references, report):
-    from tools.imageops import composite, overlay_heatmap
+    from tools.render.imageops import composite, overlay_heatmap
 
     nearest = references[min(report.nearest_reference, len(references) - 1)]
     return composite([("reference", nearest.image), ("query", query_image),

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from tools.errors import InputError
-from tools.loaders_base import Limits, Loaded, refuse_over
+from tools.inputs.base import Limits, Loaded, refuse_over
 
 LABEL_NAMES = ("label", "labels", "is_anomaly", "anomaly")
 TIME_NAMES = ("timestamp", "time", "datetime", "date", "ts", "time_s", "seconds")

@@ -1,6 +1,6 @@
 """Feature grids of an image moved by a few pixels, without encoding every moved copy.
 
-The memory bank holds each reference also moved by half a cell (tools/expert.py). The built-in
+The memory bank holds each reference also moved by half a cell (tools/experts/vision/expert.py). The built-in
 extractors compute their features from local maps (per-pixel statistics, or convolutions with
 2 x 2 pooling) that are then pooled into cells and blurred across cells. Local maps move with
 the image: a move by a multiple of the map's cell size is just a move of the map. Only near the

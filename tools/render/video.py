@@ -11,7 +11,7 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw
 
-from tools.imageops import font
+from tools.render.imageops import font
 
 MAX_TILES = 16
 MODES = ("auto", "even", "scenes")

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from tools.errors import InputError
-from tools.loaders_base import Limits, refuse_over
+from tools.inputs.base import Limits, refuse_over
 
 _HEADER_MAX = 65536
 _PLY_TYPES = {"char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1", "short": "i2", "int16": "i2",

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from tools.errors import InputError
-from tools.loaders_base import Limits, Loaded
+from tools.inputs.base import Limits, Loaded
 
 _DIRECT_TO_RGB = {"RGB", "L", "1", "P", "CMYK", "YCbCr", "LAB", "HSV"}
 _WITH_ALPHA = {"RGBA", "LA", "PA", "RGBa", "La"}
@@ -103,7 +103,7 @@ def read_tiff(path: Path, limits: Limits) -> Loaded:
     with tifffile.TiffFile(path) as tif:
         page = tif.pages.first
         shape, dtype, width, height = page.shape, page.dtype, page.imagewidth, page.imagelength
-    from tools.loaders_cloud import is_organised_tiff, read_organised_tiff
+    from tools.inputs.cloud import is_organised_tiff, read_organised_tiff
 
     if dtype is not None and is_organised_tiff(shape, dtype):
         return read_organised_tiff(path, limits)

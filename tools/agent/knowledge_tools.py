@@ -1,4 +1,4 @@
-"""Knowledge and expert tools for the agent (the renderers' tools are in tools/render_tools.py).
+"""Knowledge and expert tools for the agent (the renderers' tools are in tools/agent/render_tools.py).
 
 Tools that change knowledge only store what the person wrote in this turn: a rule text that does
 not come from the person's own teaching message (for example one injected by a file, a picture or
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import re
 
+from tools.agent.evidence import gather, stored_references
+from tools.agent.registry import ToolResult, as_data, fence, tool
 from tools.errors import InputError
-from tools.evidence import gather, stored_references
-from tools.registry import ToolResult, as_data, fence, tool
 
 _WORD = re.compile(r"[a-z0-9]+")
 # Words a person uses when teaching (every message that assistant/teaching.py reads as a lesson has one).
@@ -48,7 +48,7 @@ def compare_with_reference(ctx, artifact_id: str, class_name: str = "", k: int =
         class_name: class of the object; defaults to the class of the current inspection.
         k: how many nearest reference normals to compare with (1 to 8).
     """
-    from tools.views import to_image
+    from tools.render.views import to_image
 
     name = _class(ctx, class_name)
     query = _artifact(ctx, artifact_id)
@@ -133,7 +133,7 @@ def add_reference(ctx, artifact_id: str, class_name: str, note: str = "") -> Too
         class_name: the class it is a normal sample of.
         note: optional note, e.g. which line or batch.
     """
-    from tools.views import to_image
+    from tools.render.views import to_image
 
     if not asked_to_store_reference(ctx.user_text):
         raise InputError("a reference is only stored when the person asks in this message to store the sample as a "

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from assistant.access import User, require_expert
-from assistant.chat_view import IMAGE_SUFFIXES, one_line, shown_text
+from assistant.app.access import User, require_expert
+from assistant.app.chat_view import IMAGE_SUFFIXES, one_line, shown_text
 from tools.errors import InputError
 
 RULE_COLUMNS = ["id", "kind", "text", "author", "created_at", "active"]
@@ -130,7 +130,7 @@ def add_query_as_reference(kb, user: User, conversation, class_name: str | None)
         name = _need(class_name or conversation.last_class(), "the class")
         view = None
         if artifact.kind != "image":
-            from tools.views import to_image
+            from tools.render.views import to_image
 
             view = to_image(artifact, class_name=name, cache_dir=conversation.settings.cache_dir)
         sample = kb.add_reference(name, artifact.path, modality=artifact.kind, view_image=view,

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tools.expert_matching import MemoryBank
+from tools.experts.vision.matching import MemoryBank
 
 
 @dataclass

@@ -9,7 +9,7 @@ built-in extractors need no downloaded weights:
   are random numbers, not learned ones), with layer 2 and 3 maps stacked as PatchCore stacks
   its backbone's middle layers;
 - "combined" (the default): both of the above, side by side;
-- "torch" (tools/expert_torch.py): a user's own pretrained network loaded from a local file.
+- "torch" (tools/experts/vision/torch_backbone.py): a user's own pretrained network loaded from a local file.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage
 
 from tools.errors import InputError
-from tools.expert_shift import moved_grids
+from tools.experts.vision.shift import moved_grids
 
 EXTRACTORS: dict[str, type[FeatureExtractor]] = {}
 
@@ -37,7 +37,7 @@ def register_extractor(cls):
 def get_extractor(name: str, **options) -> FeatureExtractor:
     """An extractor by registered name; options go to its constructor."""
     if name == "torch" and name not in EXTRACTORS:
-        import tools.expert_torch  # noqa: F401  (registers itself; imports torch lazily)
+        import tools.experts.vision.torch_backbone  # noqa: F401  (registers itself; imports torch lazily)
     if name not in EXTRACTORS:
         known = ", ".join(sorted(set(EXTRACTORS) | {"torch"}))
         raise InputError(f"unknown vision expert backbone {name!r}; choose one of: {known}")
@@ -49,7 +49,7 @@ class FeatureExtractor:
 
     name: ClassVar[str] = ""
     stride: int = 8
-    map_scales: tuple[int, ...] = ()  # local maps, for quick shifted grids (tools/expert_shift.py)
+    map_scales: tuple[int, ...] = ()  # local maps, for quick shifted grids (tools/experts/vision/shift.py)
 
     def patch_features(self, image: np.ndarray) -> np.ndarray:
         """Patch descriptors (h x w x d float32) of an RGB float image in [0, 1]."""
@@ -58,7 +58,7 @@ class FeatureExtractor:
     def shifted_patch_features(self, image: np.ndarray, shifts, fill) -> list[np.ndarray]:
         """Patch descriptors of the image moved right by dx and down by dy pixels, for each
         (dx, dy) in `shifts`, the uncovered strip painted in the RGB `fill` colour (in [0, 1]).
-        Extractors built from local maps encode the image once (tools/expert_shift.py); others
+        Extractors built from local maps encode the image once (tools/experts/vision/shift.py); others
         encode each moved copy."""
         return moved_grids(self, image, shifts, fill)
 
@@ -103,7 +103,7 @@ class ColourTextureExtractor(FeatureExtractor):
     def config(self) -> dict:
         return {**super().config(), "bins": self.bins, "scales": self.scales}
 
-    map_scales = (1,)  # one local map, per pixel (tools/expert_shift.py)
+    map_scales = (1,)  # one local map, per pixel (tools/experts/vision/shift.py)
 
     def patch_features(self, image: np.ndarray) -> np.ndarray:
         return self.from_maps(self.local_maps(image))
@@ -180,7 +180,7 @@ class RandomConvExtractor(FeatureExtractor):
             self.weights.append((w * np.sqrt(2.0 / (inputs * 9))).astype(np.float32))  # float32 math
             inputs = width
         step = 2 ** (len(self.widths) - 1)  # pixels per cell of the last layer's input
-        self.map_scales = (1, step, step)  # local maps (tools/expert_shift.py): see local_maps
+        self.map_scales = (1, step, step)  # local maps (tools/experts/vision/shift.py): see local_maps
 
     def config(self) -> dict:
         return {**super().config(), "widths": self.widths, "seed": self.seed}

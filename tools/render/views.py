@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tools.artifacts import Artifact
 from tools.errors import InputError
-from tools.render_camera import Camera, CameraStore, camera_for
+from tools.inputs.artifacts import Artifact
+from tools.render.camera import Camera, CameraStore, camera_for
 
 DEFAULT_VIEWS = {"image": "image", "point_cloud": "shaded", "series": "plot", "video": "frames"}
 
@@ -75,7 +75,7 @@ _PREPARED_LOCK = threading.Lock()
 
 def prepared_points(artifact: Artifact, *, remove_background: bool = False) -> np.ndarray:
     """The artifact's points pre-processed for rendering (cached for the last few clouds)."""
-    from tools.render_cloud import preprocess
+    from tools.render.cloud import preprocess
 
     key = (artifact.sha256, remove_background)
     with _PREPARED_LOCK:
@@ -99,8 +99,7 @@ def camera_for_artifact(points: np.ndarray, class_name: str | None, cache_dir: s
 
 def _cloud_view(render_name: str):
     def render(artifact: Artifact, *, class_name=None, cache_dir=None, remove_background: bool = False) -> Image.Image:
-        from tools import render_cloud
-
+        from tools.render import cloud as render_cloud
         points = prepared_points(artifact, remove_background=remove_background)
         camera = camera_for_artifact(points, class_name, cache_dir)
         return getattr(render_cloud, render_name)(points, camera)
@@ -121,7 +120,7 @@ def _image(artifact: Artifact, **_) -> Image.Image:
 
 @register_view("plot", ("series",), "line plot, one panel per column, shared time axis")
 def _plot(artifact: Artifact, *, class_name=None, cache_dir=None, **options) -> Image.Image:
-    from tools.render_series import render_series
+    from tools.render.series import render_series
 
     options.setdefault("title", artifact.name)
     return render_series(artifact.payload, **options)
@@ -129,6 +128,6 @@ def _plot(artifact: Artifact, *, class_name=None, cache_dir=None, **options) -> 
 
 @register_view("frames", ("video",), "a grid of frames with their times")
 def _frames(artifact: Artifact, *, class_name=None, cache_dir=None, count: int = 8, mode: str = "auto") -> Image.Image:
-    from tools.render_video import render_frames
+    from tools.render.video import render_frames
 
     return render_frames(artifact.payload, artifact.extra.get("changes"), count=count, mode=mode)

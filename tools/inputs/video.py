@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from tools.errors import InputError
-from tools.loaders_base import Limits, Loaded, one_line, refuse_over
+from tools.inputs.base import Limits, Loaded, one_line, refuse_over
 
 CHANGE_FRAMES = 16  # the most-changed frames kept beside the even ones
 _THUMB = (32, 24)  # frames are compared at this size, in grey

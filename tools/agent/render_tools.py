@@ -1,6 +1,6 @@
 """Agent tools that show the model another view of an uploaded artifact.
 
-Thin wrappers over tools/views.py and the renderers. Each takes the session context first
+Thin wrappers over tools/render/views.py and the renderers. Each takes the session context first
 (`ctx.artifacts` maps artifact id -> Artifact) and returns text plus images. When the context
 carries `class_name` and `cache_dir`, point clouds use the class's fixed camera.
 """
@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-from tools.artifacts import Artifact
+from tools.agent.registry import ToolResult, as_data, tool
 from tools.errors import InputError, NotFoundError
-from tools.imageops import check_box, zoom
-from tools.registry import ToolResult, as_data, tool
-from tools.views import to_image
+from tools.inputs.artifacts import Artifact
+from tools.render.imageops import check_box, zoom
+from tools.render.views import to_image
 
 
 def artifact_from(ctx, artifact_id: str, kind: str | None = None) -> Artifact:
@@ -64,8 +64,8 @@ def plot_series(ctx, artifact_id: str, columns: list[str] | None = None, start: 
         end: last timestamp (or row number) to show; default the end.
         flag_anomalies: run the series expert and shade the windows it flags.
     """
-    from tools.render_series import render_series
-    from tools.series_expert import detect
+    from tools.experts.series import detect
+    from tools.render.series import render_series
 
     artifact = artifact_from(ctx, artifact_id, "series")
     frame = _time_slice(artifact.payload, start, end)

@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from assistant.access import User, require_expert
-from assistant.chat_view import ChatView
+from assistant.app.access import User, require_expert
+from assistant.app.chat_view import ChatView
 from assistant.events import Event, new_step_id
 from assistant.prompts import PARTS, Strategy
 from tools.errors import BackendError, InputError
@@ -42,7 +42,7 @@ def switches_for(strategy: str) -> list[str]:
 
 def display_name(path: str) -> str:
     """The name a person gave a file (the last part of its upload path), cleaned: for display only."""
-    from tools.artifacts import display_name as shown_name
+    from tools.inputs.artifacts import display_name as shown_name
 
     return shown_name(Path(path).name)
 

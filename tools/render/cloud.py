@@ -12,8 +12,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-from tools.imageops import font
-from tools.render_camera import Camera, camera_for
+from tools.render.camera import Camera, camera_for
+from tools.render.imageops import font
 
 BACKGROUND = (22, 24, 28)
 SURFACE = np.array([214, 208, 196], np.float32)  # a light, neutral material

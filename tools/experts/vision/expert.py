@@ -5,7 +5,7 @@ is resized to a small working size and turned into a grid of patch descriptors; 
 is compared with the reference patches (at about the same place for parts in a fixed pose, or
 anywhere, with rotated copies of the references, for textures and freely lying parts); its
 distance to the nearest one is the local anomaly distance. The image's raw score is the highest
-smoothed local distance; the threshold comes from the references alone (tools/expert_calibration.py).
+smoothed local distance; the threshold comes from the references alone (tools/experts/vision/calibration.py).
 The heatmap is the same 0..1 score per pixel, so its 0.5 contour encloses exactly the regions
 that are beyond the threshold.
 """
@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from tools import expert_cache
 from tools.errors import InputError
-from tools.expert_cache import FittedReferences
-from tools.expert_calibration import (
+from tools.experts.vision import cache as expert_cache
+from tools.experts.vision.cache import FittedReferences
+from tools.experts.vision.calibration import (
     border_colour,
     choose_matching,
     image_score,
@@ -32,9 +32,9 @@ from tools.expert_calibration import (
     threshold_from_normals,
     to_score,
 )
-from tools.expert_features import FeatureExtractor, get_extractor
-from tools.expert_matching import MATCHING_MODES, MemoryBank, build_bank, match, thin_patches
-from tools.expert_regions import Region, find_regions
+from tools.experts.vision.features import FeatureExtractor, get_extractor
+from tools.experts.vision.matching import MATCHING_MODES, MemoryBank, build_bank, match, thin_patches
+from tools.experts.vision.regions import Region, find_regions
 
 __all__ = ["ExpertReport", "Region", "VisionExpert", "compare"]
 

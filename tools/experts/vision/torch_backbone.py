@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from tools.errors import ConfigError, InputError
-from tools.expert_features import FeatureExtractor, register_extractor
+from tools.experts.vision.features import FeatureExtractor, register_extractor
 
 try:
     import torch

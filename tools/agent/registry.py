@@ -33,7 +33,7 @@ class ToolResult:
 class ToolContext(Protocol):
     """What a tool may use from the running session (implemented in assistant/)."""
 
-    artifacts: dict  # artifact id -> tools.artifacts.Artifact
+    artifacts: dict  # artifact id -> tools.inputs.artifacts.Artifact
     kb: Any  # knowledge.store.KnowledgeBase
     author: str
     can_edit_knowledge: bool

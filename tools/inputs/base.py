@@ -1,7 +1,7 @@
 """What every loader shares: the size limits, the result a loader returns, and small checks.
 
 Each loader reads one family of formats (image, point cloud, series, video) and returns a `Loaded`;
-tools/artifacts.py picks the loader from the file's content and extension and wraps the result
+tools/inputs/artifacts.py picks the loader from the file's content and extension and wraps the result
 in an `Artifact`. Loaders raise `InputError` for anything wrong with the file.
 """
 
@@ -30,7 +30,7 @@ class Limits:
 
 @dataclass
 class Loaded:
-    """A loader's result: the payload plus what tools/artifacts.py records beside it."""
+    """A loader's result: the payload plus what tools/inputs/artifacts.py records beside it."""
 
     kind: str
     payload: Any

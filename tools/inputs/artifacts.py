@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tools.agent.registry import as_data
 from tools.errors import InputError
-from tools.loaders_base import Limits, Loaded, one_line
-from tools.loaders_cloud import read_npy, read_pcd_file, read_ply_file, read_text_cloud
-from tools.loaders_image import read_image, read_tiff
-from tools.loaders_series import read_csv, read_json, read_parquet
-from tools.loaders_video import read_video
-from tools.registry import as_data
+from tools.inputs.base import Limits, Loaded, one_line
+from tools.inputs.cloud import read_npy, read_pcd_file, read_ply_file, read_text_cloud
+from tools.inputs.image import read_image, read_tiff
+from tools.inputs.series import read_csv, read_json, read_parquet
+from tools.inputs.video import read_video
 
 __all__ = ["Artifact", "Limits", "FORMATS", "KINDS", "load", "detect_format", "display_name"]
 KINDS = ("image", "point_cloud", "series", "video")

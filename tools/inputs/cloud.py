@@ -1,6 +1,6 @@
 """Point clouds -> float32 (N, 3) points; NaN/inf dropped; organised grids kept beside them.
 
-Formats: PLY and PCD (tools/loaders_plypcd.py), text x y z (.xyz/.pts/.txt), NumPy .npy ((N, 3+)
+Formats: PLY and PCD (tools/inputs/plypcd.py), text x y z (.xyz/.pts/.txt), NumPy .npy ((N, 3+)
 or organised (H, W, 3+)), and MVTec 3D-AD organised TIFF (H x W x 3 float32, zeros = no point).
 """
 
@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from tools.errors import InputError
-from tools.loaders_base import Limits, Loaded, refuse_over
-from tools.loaders_plypcd import read_pcd, read_ply
+from tools.inputs.base import Limits, Loaded, refuse_over
+from tools.inputs.plypcd import read_pcd, read_ply
 
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^[-+]?(nan|inf|infinity)$", re.IGNORECASE)
 _TOO_MANY = "downsample the cloud (for example with a voxel grid) and upload again"

@@ -4,8 +4,12 @@
     files/<sha256><suffix>  each reference file once
 
 Import checks everything before it changes anything: the archive must be ours, every entry name
-must be one we write (no path tricks), every file must match its sha256 and every record must pass
-the same checks as an expert's input. Records are merged by id, so a round trip is lossless.
+must be one we write (no path tricks), the entry count and the unpacked size are capped (a zip bomb
+is refused before anything is unpacked), every file must match its sha256 and every record must
+pass the same checks as an expert's input. Records are merged by id. Deletions recorded in an
+archive (tombstones) are only listed unless the person asks for them to be applied: an archive must
+not silently delete local rules, seed rules with predictable ids included. With deletions applied,
+a round trip is lossless.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import stat
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from knowledge import names
@@ -29,6 +35,17 @@ MANIFEST = "knowledge.json"
 FORMAT = "anomaly-chat-knowledge"
 FORMAT_VERSION = 1
 _REF_FIELDS = ("class_name", "modality", "sha256", "size", "note", "author", "created_at")
+
+
+@dataclass(frozen=True)
+class ImportLimits:
+    """What an archive may unpack to; beyond it the import is refused before anything is written."""
+
+    max_entries: int = 100_000
+    max_unpacked_bytes: int = 20 * 2**30  # 20 GiB of reference files at most
+    max_manifest_bytes: int = 256 * 2**20
+    max_ratio: int = 1000  # unpacked / packed size of one entry: beyond this it is a zip bomb
+    free_space_margin: int = 512 * 2**20  # what must stay free on the store's disk after the import
 
 
 def export_archive(file: Path, *, meta, rules, shelf) -> dict:
@@ -72,8 +89,10 @@ def _reference_entries(shelf) -> tuple[list[dict], dict[str, Path]]:
     return sorted(entries, key=lambda e: e["id"]), sources
 
 
-def read_archive(file: Path) -> tuple[zipfile.ZipFile, dict]:
-    """Open an archive and return it with its checked manifest; InputError when it is not ours."""
+def read_archive(file: Path, limits: ImportLimits | None = None, store_dir: Path | None = None
+                 ) -> tuple[zipfile.ZipFile, dict]:
+    """Open an archive and return it with its checked manifest; InputError when it is not ours or
+    would unpack to more than the limits (or the free space of store_dir) allow."""
     file = Path(file)
     if not file.is_file():
         raise InputError(f"{file} does not exist; give a file written by `anomaly-chat kb export`")
@@ -82,6 +101,7 @@ def read_archive(file: Path) -> tuple[zipfile.ZipFile, dict]:
     except (zipfile.BadZipFile, OSError):
         raise InputError(f"{file} is not a zip archive; give a file written by `anomaly-chat kb export`") from None
     try:
+        _check_sizes(archive, file, limits or ImportLimits(), store_dir)
         manifest = _read_manifest(archive, file)
         _check_entry_names(archive, file)
         check_manifest(manifest, archive, file)
@@ -89,6 +109,43 @@ def read_archive(file: Path) -> tuple[zipfile.ZipFile, dict]:
         archive.close()
         raise
     return archive, manifest
+
+
+def _check_sizes(archive: zipfile.ZipFile, file: Path, limits: ImportLimits, store_dir: Path | None) -> None:
+    """Refuse archives with too many entries or too much to unpack, judged from the central directory
+    (zipfile never unpacks more than an entry's declared size, so the declared sizes bound the work)."""
+    entries = archive.infolist()
+    if len(entries) > limits.max_entries:
+        raise InputError(f"refusing {file}: it has {len(entries):,} entries, more than the {limits.max_entries:,} "
+                         "an export of ours can hold")
+    for info in entries:
+        if info.file_size > 2**20 and info.file_size > limits.max_ratio * max(info.compress_size, 1):
+            raise InputError(f"refusing {file}: entry {info.filename!r} would unpack {info.file_size // info.compress_size or 1:,} "
+                             "times larger than it is stored (a zip bomb); export the knowledge base again")
+    manifest = next((i for i in entries if i.filename == MANIFEST), None)
+    if manifest is not None and manifest.file_size > limits.max_manifest_bytes:
+        raise InputError(f"refusing {file}: its {MANIFEST} is {_mib(manifest.file_size)}, more than the "
+                         f"{_mib(limits.max_manifest_bytes)} an export of ours can hold")
+    total = sum(i.file_size for i in entries)
+    if total > limits.max_unpacked_bytes:
+        raise InputError(f"refusing {file}: it would unpack to {_mib(total)}, more than the "
+                         f"{_mib(limits.max_unpacked_bytes)} allowed")
+    if store_dir is not None:
+        free = shutil.disk_usage(_existing_parent(store_dir)).free
+        if total + limits.free_space_margin > free:
+            raise InputError(f"refusing {file}: it would unpack to {_mib(total)} but only {_mib(free)} are free "
+                             "where the knowledge base lives; free some space first")
+
+
+def _existing_parent(path: Path) -> Path:
+    path = Path(path)
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:,.1f} MiB"
 
 
 def _check_entry_names(archive: zipfile.ZipFile, file: Path) -> None:
@@ -161,8 +218,25 @@ def _check_reference(entry: dict, present: set[str]) -> None:
         raise InputError(f"reference {entry['id']} has a damaged descriptor")
 
 
-def merge_archive(archive: zipfile.ZipFile, manifest: dict, *, meta, rules, shelf) -> dict:
-    """Add an archive's files and records to the store (the caller holds the write lock); returns counts."""
+def planned_deletions(manifest: dict, *, meta, rules) -> list[dict]:
+    """What the archive's tombstones would delete here: local rules by id and local classes."""
+    planned = []
+    for tombstone in manifest["tombstones"]:
+        if tombstone.startswith("class:"):
+            name = tombstone.removeprefix("class:")
+            if meta.class_record(name) is not None:
+                planned.append({"id": tombstone, "what": "class", "class_name": name, "text": ""})
+        elif rules.exists(tombstone):
+            rule = rules.get(tombstone)
+            planned.append({"id": tombstone, "what": "rule", "class_name": rule.class_name, "text": rule.text})
+    return planned
+
+
+def merge_archive(archive: zipfile.ZipFile, manifest: dict, *, meta, rules, shelf,
+                  apply_deletions: bool = False) -> dict:
+    """Add an archive's files and records to the store (the caller holds the write lock); returns counts
+    and the deletions the archive asks for (applied only with apply_deletions)."""
+    deletions = planned_deletions(manifest, meta=meta, rules=rules)
     staged = _stage_files(archive, manifest["references"], shelf.files)
     for tmp_path, relative in staged:
         shelf.files.adopt(tmp_path, relative)
@@ -173,8 +247,10 @@ def merge_archive(archive: zipfile.ZipFile, manifest: dict, *, meta, rules, shel
               [{**{k: e[k] for k in _REF_FIELDS}, "class_name": names.canonical_class(e["class_name"]),
                 "file": shelf.files.relative(e["sha256"], Path(e["file"]).suffix)} for e in refs],
               [e["descriptor"] for e in refs])
-    _apply_tombstones(manifest["tombstones"], meta, rules, shelf)
-    return {"classes": len(manifest["classes"]), "rules": len(manifest["rules"]), "references": len(refs)}
+    if apply_deletions:
+        _apply_tombstones(manifest["tombstones"], meta, rules, shelf)
+    return {"classes": len(manifest["classes"]), "rules": len(manifest["rules"]), "references": len(refs),
+            "deletions": deletions, "deletions_applied": bool(apply_deletions and deletions)}
 
 
 def _apply_tombstones(tombstones: list[str], meta, rules, shelf) -> None:

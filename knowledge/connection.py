@@ -110,7 +110,8 @@ class Connection:
 
     def embed_ahead(self, texts: list[str]) -> None:
         """Embed texts before taking the lock (the vectors are cached), so the lock is held briefly."""
-        self.text_embedding(texts)
+        if texts:  # Chroma's embedding function refuses an empty batch
+            self.text_embedding(texts)
 
     @contextlib.contextmanager
     def writing(self):

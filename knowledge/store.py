@@ -18,7 +18,7 @@ from pathlib import Path
 from PIL import Image
 
 from knowledge import names
-from knowledge.archive import export_archive, merge_archive, read_archive
+from knowledge.archive import export_archive, merge_archive, planned_deletions, read_archive
 from knowledge.classes import MetaRecords, check_setting
 from knowledge.connection import Connection, acquire
 from knowledge.embedding import LocalSentenceEmbedding, check_model_path
@@ -253,13 +253,25 @@ class KnowledgeBase:
         with self._writing():
             return export_archive(Path(file), meta=self._meta, rules=self._rules, shelf=self._shelf)
 
-    def import_archive(self, file) -> dict:
-        """Merge an export into this knowledge base (records by id); nothing changes if it is refused."""
-        archive, manifest = read_archive(Path(file))
+    def import_archive(self, file, *, apply_deletions: bool = False) -> dict:
+        """Merge an export into this knowledge base (records by id); nothing changes if it is refused.
+
+        The deletions the archive records are returned in "deletions"; they are applied only with
+        apply_deletions=True (an archive must not silently delete local knowledge)."""
+        archive, manifest = read_archive(Path(file), store_dir=self.path)
         with archive:
             self._connection.embed_ahead([entry["text"] for entry in manifest["rules"]])
             with self._writing():
-                return merge_archive(archive, manifest, meta=self._meta, rules=self._rules, shelf=self._shelf)
+                return merge_archive(archive, manifest, meta=self._meta, rules=self._rules, shelf=self._shelf,
+                                     apply_deletions=apply_deletions)
+
+    def preview_import(self, file) -> dict:
+        """What importing an export would do, without changing anything: counts and the deletions it asks for."""
+        archive, manifest = read_archive(Path(file), store_dir=self.path)
+        with archive:
+            return {"classes": len(manifest["classes"]), "rules": len(manifest["rules"]),
+                    "references": len(manifest["references"]),
+                    "deletions": planned_deletions(manifest, meta=self._meta, rules=self._rules)}
 
     def repair(self, verify_hashes: bool = False) -> dict:
         """Make records and files agree (run on every open); returns what was removed."""

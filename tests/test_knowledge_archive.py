@@ -47,7 +47,7 @@ def test_round_trip_is_lossless(taught_kb, tmp_path):
     counts = taught_kb.export(archive)
     assert counts["references"] == 2 and counts["rules"] > 90
     fresh = KnowledgeBase.open(tmp_path / "other")
-    fresh.import_archive(archive)
+    fresh.import_archive(archive, apply_deletions=True)
     assert _content(fresh) == _content(taught_kb)
     query = make_image(9)
     assert [s.id for s in fresh.nearest_references("bagel", query, 1)] == [
@@ -58,7 +58,7 @@ def test_import_keeps_expert_changes_against_the_seed(taught_kb, tmp_path):
     archive = tmp_path / "kb.zip"
     taught_kb.export(archive)
     fresh = KnowledgeBase.open(tmp_path / "other")
-    fresh.import_archive(archive)
+    fresh.import_archive(archive, apply_deletions=True)
     assert "seed.grid.defects" not in [r.id for r in fresh.rules("grid", include_inactive=True)]
     flags = {rule.id: extra["expert_changed"] for rule, extra in fresh._rules.all()}
     assert flags["seed.bottle.normality"] is True and flags["seed.bottle.defects"] is False
@@ -68,7 +68,7 @@ def test_importing_twice_changes_nothing(taught_kb, tmp_path):
     archive = tmp_path / "kb.zip"
     taught_kb.export(archive)
     before = _content(taught_kb)
-    taught_kb.import_archive(archive)
+    taught_kb.import_archive(archive, apply_deletions=True)
     assert _content(taught_kb) == before
 
 

@@ -99,6 +99,9 @@ def _export(commands) -> None:
 def _import(commands) -> None:
     parser = commands.add_parser("import", help="merge a zip written by `kb export` into the knowledge base")
     parser.add_argument("file", metavar="FILE")
+    parser.add_argument("--apply-deletions", action="store_true",
+                        help="also delete the local rules and classes the archive records as deleted (listed first)")
+    _json_flag(parser)
     parser.set_defaults(func=run_import)
 
 
@@ -224,10 +227,31 @@ def run_export(args) -> int:
 
 
 def run_import(args) -> int:
-    """kb import FILE: merge an export."""
-    counts = _kb(args).import_archive(args.file)
+    """kb import FILE [--apply-deletions]: merge an export; the deletions it records are listed, and
+    applied only when asked."""
+    kb = _kb(args)
+    if args.apply_deletions and not args.json:
+        _print_deletions(kb.preview_import(args.file)["deletions"], "will be deleted")
+    counts = kb.import_archive(args.file, apply_deletions=args.apply_deletions)
+    if args.json:
+        _print(args, counts, "")
+        return 0
     print(f"Imported {counts['rules']} rules, {counts['references']} references, {counts['classes']} classes")
+    if counts["deletions"] and not counts["deletions_applied"]:
+        _print_deletions(counts["deletions"], "were NOT deleted")
+        print("The archive records these deletions; to apply them, run the import again with --apply-deletions.")
+    elif counts["deletions_applied"]:
+        print(f"Deleted {len(counts['deletions'])} item(s) as the archive records.")
     return 0
+
+
+def _print_deletions(deletions: list[dict], what: str) -> None:
+    if deletions:
+        print(f"{len(deletions)} item(s) the archive records as deleted {what}:")
+    for entry in deletions:
+        label = f"rule {entry['id']} ({entry['class_name']}): {entry['text']}" if entry["what"] == "rule" \
+            else f"class {entry['class_name']} (when it has no rules or references left)"
+        print(f"  - {label}")
 
 
 def run_repair(args) -> int:

@@ -36,6 +36,12 @@ class Evidence:
         report = self.expert or self.series
         return None if report is None else float(report.score)
 
+    def region_dicts(self) -> list[dict]:
+        """Where the experts point, as dicts: the vision expert's regions or the series expert's windows."""
+        if self.expert is not None:
+            return [r.to_dict() for r in self.expert.regions]
+        return self.series.regions() if self.series is not None else []
+
     def summary(self) -> str:
         """The findings in words, for the model and for the person."""
         lines = []

@@ -140,6 +140,7 @@ def detect(frame: pd.DataFrame, *, mode: str = "offline", learn_rows: int | None
     report.alarm_rows = np.zeros(n, bool)
     gap = quiet if mode == "causal" else max(3, n // GAP_DIVISOR)
     for name, column_z in z.items():
+        column_z = np.where(missing, 0.0, column_z) if (missing := _missing(name, columns, n)).any() else column_z
         z_after = np.where(np.arange(n) >= learn, column_z, 0.0)
         report.row_scores[name] = to_score(z_after, threshold)
         raised = alarms(column_z, threshold, learn, quiet) if mode == "causal" else _starts(z_after > threshold, gap)
@@ -155,6 +156,11 @@ def detect(frame: pd.DataFrame, *, mode: str = "offline", learn_rows: int | None
     report.score = round(top if report.windows else min(rest, 0.4999), 4)
     report.anomalous = bool(report.windows)
     return report
+
+
+def _missing(name: str, columns: dict, n: int) -> np.ndarray:
+    """Rows where the column has no value (bridged for scoring, never flagged themselves)."""
+    return np.isnan(columns[name]) if name in columns else np.zeros(n, bool)
 
 
 def _runs(over: np.ndarray, gap: int) -> list[tuple[int, int]]:

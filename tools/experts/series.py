@@ -149,13 +149,20 @@ def detect(frame: pd.DataFrame, *, mode: str = "offline", learn_rows: int | None
         spans = [(max(learn, a - lead), b) for a, b in _runs(z_after > threshold, gap) if raised[a:b + 1].any()]
         report.windows += [_window(name, a, b, z_after, threshold, frame, columns, report.bands) for a, b in spans]
         report.points += _points(name, z_after, threshold, frame, columns, report.windows)
-    report.windows.sort(key=lambda w: (w.start, w.column))
+    report.windows = sorted(_without_echoes(report.windows), key=lambda w: (w.start, w.column))
     report.points = sorted(report.points, key=lambda p: -p.score)[:max_points]
     top = max((w.score for w in report.windows), default=0.0)
     rest = max((float(s.max()) for s in report.row_scores.values()), default=0.0)
     report.score = round(top if report.windows else min(rest, 0.4999), 4)
     report.anomalous = bool(report.windows)
     return report
+
+
+def _without_echoes(windows: list[Window]) -> list[Window]:
+    """Joint windows only where no single column shows the anomaly itself (a broken relation between columns)."""
+    alone = [w for w in windows if w.column != JOINT_NAME]
+    return alone + [j for j in windows if j.column == JOINT_NAME
+                    and not any(w.start <= j.end and j.start <= w.end for w in alone)]
 
 
 def _missing(name: str, columns: dict, n: int) -> np.ndarray:

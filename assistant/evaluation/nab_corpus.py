@@ -81,17 +81,18 @@ def _key(item: Item) -> str:
     return f"{item.class_name}/{item.path.name}"
 
 
-def our_scores(series: list[NabSeries], mode: str) -> tuple[dict[str, np.ndarray], float]:
+def our_scores(series: list[NabSeries], mode: str, settings=None) -> tuple[dict[str, np.ndarray], float]:
     """Our per-row decision scores (>= 0.5 where an alarm starts) for every series, and the CPU seconds taken."""
     import time
 
     from tools.experts.series import detect
+    from tools.experts.series_scores import DEFAULT
 
     started = time.process_time()
     scores = {}
     for s in series:
         learn = int(nab_score.probation_rows(len(s.frame)))
-        scores[s.key] = detect(s.frame, mode=mode, learn_rows=learn).decision_scores()
+        scores[s.key] = detect(s.frame, mode=mode, learn_rows=learn, settings=settings or DEFAULT).decision_scores()
     return scores, time.process_time() - started
 
 

@@ -21,8 +21,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from assistant.evaluation import nab_score  # noqa: E402

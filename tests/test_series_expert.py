@@ -147,3 +147,9 @@ def test_missing_values_are_bridged_and_never_flagged():
 def test_an_unknown_mode_is_refused():
     with pytest.raises(ValueError, match="mode"):
         detect(_frame(n=100), mode="future")
+
+
+def test_a_long_series_is_profiled_on_block_means_and_still_finds_its_spike():
+    frame = _frame(n=60_000, spikes=((41_234, 4.0),), period=None, freq="1s")
+    report = detect(frame)
+    assert _hit(report, 41_234, 41_234) and len(report.row_scores["value"]) == 60_000

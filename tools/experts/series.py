@@ -17,7 +17,16 @@ import pandas as pd
 
 from tools.experts.series_profile import MIN_ROWS, expected_profile, find_period, rolling_median  # noqa: F401
 from tools.experts.series_scores import (
-    DEFAULT, JOINT, ScoreSettings, alarms, causal_z, learning_rows, offline_z, to_score,
+    DEFAULT,
+    JOINT,
+    ScoreSettings,
+    alarms,
+    block_means,
+    block_size,
+    causal_z,
+    learning_rows,
+    offline_z,
+    to_score,
 )
 
 MODES = ("offline", "causal")
@@ -130,7 +139,7 @@ def detect(frame: pd.DataFrame, *, mode: str = "offline", learn_rows: int | None
     if n < MIN_ROWS or not columns:
         return SeriesReport(0.0, False, mode=mode, learn_rows=learn, alarm_rows=np.zeros(n, bool))
     threshold = settings.causal_threshold if mode == "causal" else settings.offline_threshold
-    z = causal_z(columns, learn, settings) if mode == "causal" else offline_z(columns, settings)
+    z = _row_z(columns, mode, learn, settings, n)
     profiles = {name: expected_profile(values) for name, values in columns.items()}
     quiet = max(1, int(settings.quiet_share * (learn or learning_rows(n, settings))))
     report = SeriesReport(0.0, False, threshold=threshold, mode=mode, learn_rows=learn,
@@ -156,6 +165,15 @@ def detect(frame: pd.DataFrame, *, mode: str = "offline", learn_rows: int | None
     report.score = round(top if report.windows else min(rest, 0.4999), 4)
     report.anomalous = bool(report.windows)
     return report
+
+
+def _row_z(columns: dict, mode: str, learn: int, settings: ScoreSettings, n: int) -> dict[str, np.ndarray]:
+    """Per column, per row z; series over MAX_PROFILE_ROWS are scored on block means and spread back to rows."""
+    block = block_size(n)
+    if block > 1:
+        columns = {name: block_means(values, block) for name, values in columns.items()}
+    z = causal_z(columns, learn // block, settings) if mode == "causal" else offline_z(columns, settings)
+    return {name: np.repeat(values, block)[:n] for name, values in z.items()} if block > 1 else z
 
 
 def _without_echoes(windows: list[Window]) -> list[Window]:

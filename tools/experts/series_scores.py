@@ -45,6 +45,22 @@ class ScoreSettings:
 
 
 DEFAULT = ScoreSettings()
+MAX_PROFILE_ROWS = 20_000  # longer series are profiled on block means (the profile costs rows^2)
+
+
+def block_size(n: int) -> int:
+    """Rows per block mean so that at most MAX_PROFILE_ROWS blocks are profiled."""
+    return max(1, math.ceil(n / MAX_PROFILE_ROWS))
+
+
+def block_means(values: np.ndarray, block: int) -> np.ndarray:
+    """Means of consecutive blocks of rows (the last block may be shorter); NaN where a block has no value."""
+    padded = np.full(math.ceil(len(values) / block) * block, np.nan)
+    padded[: len(values)] = values
+    with np.errstate(all="ignore"):
+        table = padded.reshape(-1, block)
+        counts = np.isfinite(table).sum(axis=1)
+        return np.where(counts > 0, np.nansum(table, axis=1) / np.maximum(counts, 1), np.nan)
 
 
 def learning_rows(n: int, settings: ScoreSettings = DEFAULT) -> int:

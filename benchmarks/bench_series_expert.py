@@ -32,10 +32,10 @@ from tools.experts.series_scores import DEFAULT, ScoreSettings  # noqa: E402
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nab_dev"
 PEERS = ("contextOSE", "numenta", "ARTime", "randomCutForest", "windowedGaussian")
 GRID = {
-    "causal": {"causal_threshold": (1.5, 2.0, 2.5, 3.0, 4.0), "smooth_rows": (1, 5), "quiet_share": (0.1, 0.25, 0.5),
-               "lengths": ((8, 32, 128), (8, 32), (32,))},
-    "offline": {"offline_threshold": (6.0, 8.0, 12.0, 16.0, 24.0), "smooth_rows": (1, 5), "quiet_share": (0.25,),
-                "lengths": ((8, 32, 128), (8, 32), (32,))},
+    "causal": {"causal_threshold": (1.5, 2.0, 2.5, 3.0), "smooth_rows": (1, 5), "quiet_share": (0.1, 0.25),
+               "lengths": ((8, 32, 128), (32,))},
+    "offline": {"offline_threshold": (8.0, 12.0, 16.0, 24.0), "smooth_rows": (5,), "quiet_share": (0.25,),
+                "lengths": ((8, 32, 128), (32,))},
 }
 STANDARD = nab_score.PROFILES["standard"]
 

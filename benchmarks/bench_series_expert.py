@@ -34,7 +34,7 @@ PEERS = ("contextOSE", "numenta", "ARTime", "randomCutForest", "windowedGaussian
 GRID = {
     "causal": {"causal_threshold": (1.5, 2.0, 2.5, 3.0), "smooth_rows": (1, 5), "quiet_share": (0.1, 0.25),
                "lengths": ((8, 32, 128), (32,))},
-    "offline": {"offline_threshold": (8.0, 12.0, 16.0, 24.0), "smooth_rows": (5,), "quiet_share": (0.25,),
+    "offline": {"offline_threshold": (8.0, 12.0, 16.0, 24.0), "offline_smooth_rows": (5,), "quiet_share": (0.25,),
                 "lengths": ((8, 32, 128), (32,))},
 }
 STANDARD = nab_score.PROFILES["standard"]
@@ -134,7 +134,8 @@ def _choices(results, groups) -> list[str]:
 
 def _setting(s: ScoreSettings, mode: str) -> str:
     threshold = s.causal_threshold if mode == "causal" else s.offline_threshold
-    return f"threshold {threshold}, smooth {s.smooth_rows}, quiet {s.quiet_share}, lengths {s.lengths}"
+    smooth = s.smooth_rows if mode == "causal" else s.offline_smooth_rows
+    return f"threshold {threshold}, smooth {smooth}, quiet {s.quiet_share}, lengths {s.lengths}"
 
 
 def _fmt(value) -> str:

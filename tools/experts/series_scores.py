@@ -36,10 +36,11 @@ class ScoreSettings:
     """How series are scored; the defaults are the cross-validated choice (benchmarks/results/series.md)."""
 
     lengths: tuple[int, ...] = (8, 32, 128)  # subsequence lengths m of the matrix profile, in rows
-    smooth_rows: int = 5  # the surprise of a row is the mean profile of the last rows
-    causal_threshold: float = 2.0  # surprise z at which a causal alarm is raised (score 0.5)
-    offline_threshold: float = 6.0  # discord / residual z at which an offline row is flagged (score 0.5)
-    quiet_share: float = 0.25  # after an alarm, no new one for this share of the learning period
+    smooth_rows: int = 1  # causal: the surprise of a row is the mean profile of the last rows
+    causal_threshold: float = 2.5  # surprise z at which a causal alarm is raised (score 0.5)
+    offline_threshold: float = 12.0  # discord / residual z at which an offline row is flagged (score 0.5)
+    offline_smooth_rows: int = 5  # offline: the profile is averaged over this many rows around each row
+    quiet_share: float = 0.1  # after an alarm, no new one for this share of the learning period
     learn_share: float = 0.15  # causal learning period: this share of the rows ...
     learn_cap: int = 750  # ... but at most this many rows (NAB's probationary period)
 
@@ -158,7 +159,8 @@ def offline_z(columns: dict[str, np.ndarray], settings: ScoreSettings = DEFAULT)
     result = {}
     for name, values in _profiled(columns, None).items():
         lengths = [m for m in settings.lengths if 2 * m <= len(values)]
-        zs = [discord(np.fmin(left_profile(values, m), _shift(right_profile(values, m), m - 1)), settings.smooth_rows)
+        zs = [discord(np.fmin(left_profile(values, m), _shift(right_profile(values, m), m - 1)),
+                      settings.offline_smooth_rows)
               for m in lengths]
         if name != JOINT:
             zs.append(expected_profile(columns[name]).z)

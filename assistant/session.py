@@ -213,7 +213,7 @@ class Session:
     def _common(self, turn: TurnContext) -> dict:
         return {"class_name": turn.class_name, "strategy": turn.strategy.name, "backend": self.backend.name,
                 "model": self.backend.model, "prompt_version": prompts.PROMPT_VERSION, "notes": list(turn.notes),
-                "regions": [r.to_dict() for r in getattr(turn.evidence.expert, "regions", [])] if turn.evidence else []}
+                "regions": turn.evidence.region_dicts() if turn.evidence else []}
 
     def _verdict(self, turn, answer, reply) -> Verdict:
         evidence_score = turn.evidence.score if turn.evidence is not None else None
@@ -222,7 +222,8 @@ class Session:
         common = self._common(turn)
         regions = common["regions"]
         if not location.get("box") and answer.anomalous and regions:
-            location = {"box": list(regions[0]["box"]), "where": location.get("where") or regions[0]["where"]}
+            box = regions[0].get("box")
+            location = {"box": list(box) if box else None, "where": location.get("where") or regions[0]["where"]}
         return Verdict(anomalous=answer.anomalous, score=score, score_source=source, reasoning=answer.reasoning,
                        defect_type=answer.defect_type, location=location, rules_used=answer.rules_used,
                        usage=dict(reply.usage), **common)

@@ -81,3 +81,16 @@ def test_rendering_in_threads_matches_rendering_alone():
     with ThreadPoolExecutor(4) as pool:
         together = list(pool.map(lambda f: np.asarray(render_series(f, width=600)), frames))
     assert all(np.array_equal(a, b) for a, b in zip(alone, together, strict=True))
+
+
+def test_the_expected_band_is_drawn_behind_the_line():
+    from matplotlib.collections import PolyCollection
+
+    from tools.experts.series import detect
+
+    frame = _frame(3000, spikes=((1500, 3.0),))
+    report = detect(frame)
+    figure = series_figure(frame, windows=[(w.start, w.end) for w in report.windows], bands=report.bands)
+    axes = figure.axes[0]
+    assert any(isinstance(c, PolyCollection) and c.get_label() == "expected band" for c in axes.collections)
+    assert any(isinstance(p, Rectangle) for p in axes.patches)  # the flagged window is shaded

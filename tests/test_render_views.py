@@ -78,7 +78,7 @@ def test_render_point_cloud_tool_returns_an_image(artifacts):
 def test_plot_series_tool_reports_the_spike(artifacts):
     series = artifacts["series"]
     result = call_tool("plot_series", {"artifact_id": series.id}, Session({series.id: series}))
-    assert result.data["anomalous"] and "series expert: anomalous" in result.text and result.images
+    assert result.data["anomalous"] and "series expert (offline mode): anomalous" in result.text and result.images
 
 
 def test_plot_series_tool_zooms_into_a_time_range(artifacts):

@@ -30,7 +30,13 @@ def _expert_reasoning(turn, report) -> str:
 
 
 def _series_reasoning(turn, report) -> str:
-    return report.summary()
+    columns = ", ".join(report.periods) or "its columns"
+    parts = [f"The series expert ({report.mode} mode) judged {columns} against the rest of the series: a stretch "
+             "unlike any other, or values outside the expected band, is flagged."]
+    parts.append(report.summary())
+    if not report.anomalous:
+        parts.append("Every stretch resembles another part of the series and stays near its expected course.")
+    return "\n".join(parts)
 
 
 def _rules_sentence(turn) -> str:
@@ -52,14 +58,15 @@ def verdict_json(turn) -> dict:
                 "defect_type": "unknown", "location": {"box": None, "where": ""}, "rules_used": _rule_ids(turn)}
     is_series = getattr(evidence, "expert", None) is None
     reasoning = (_series_reasoning if is_series else _expert_reasoning)(turn, report)
-    regions = getattr(report, "regions", []) or []
+    regions = [] if is_series else report.regions
     top = regions[0] if regions and report.anomalous else None
+    where = (_first_window(report) if is_series else top.where if top else "")
     return {
         "reasoning": reasoning + _rules_sentence(turn),
         "anomalous": bool(report.anomalous),
         "confidence": None,  # the score is the expert's own; the session records it as such
         "defect_type": ("deviation from normal" if not is_series else "abnormal behaviour") if report.anomalous else "none",
-        "location": {"box": list(top.box) if top else None, "where": top.where if top else ""},
+        "location": {"box": list(top.box) if top else None, "where": where},
         "rules_used": _rule_ids(turn),
     }
 
@@ -84,12 +91,36 @@ def answer_follow_up(turn) -> str:
     return _ANSWERS[topic](turn, verdict)
 
 
+def _first_window(report) -> str:
+    """The strongest flagged window of a series, in its own terms (empty when none)."""
+    regions = report.regions() if report.anomalous else []
+    return regions[0]["where"] if regions else ""
+
+
 def _where(turn, verdict) -> str:
+    windows = [r for r in verdict.regions if r.get("kind") == "series_window"]
+    if windows or getattr(turn.evidence, "series", None) is not None:
+        return _where_in_series(windows)
     if not verdict.regions:
         return "The expert found no region that deviates beyond normal variation."
     lines = [f"- {r['where']}: {r['area']:.1%} of the image, peak {r['peak']:.2f}, box {_box(r['box'])}"
              for r in verdict.regions[:5]]
     return "Deviating regions, strongest first:\n" + "\n".join(lines)
+
+
+def _where_in_series(windows: list[dict]) -> str:
+    if not windows:
+        return ("The series expert flagged no window: every stretch resembles another part of the series and stays "
+                "near its expected course.")
+    lines = []
+    for w in windows[:8]:
+        line = f"- {w['where']}"
+        if w.get("peak_value") is not None and w.get("expected_low") is not None:
+            line += (f": peak {w['peak_value']:.4g} (row {w['peak_row']}) where {w['expected_low']:.4g} to "
+                     f"{w['expected_high']:.4g} was expected")
+        lines.append(line + f", score {w['score']:.2f}")
+    more = f"\n({len(windows) - 8} more window(s) in the JSON output)" if len(windows) > 8 else ""
+    return "Flagged windows of the series, strongest first:\n" + "\n".join(lines) + more
 
 
 def _box(box) -> str:

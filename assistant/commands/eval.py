@@ -30,6 +30,10 @@ def register(sub) -> None:
     parser.add_argument("--limit", type=int, help="at most N test items per class (seeded; both labels kept)")
     parser.add_argument("--out", help="results folder (default eval-results/<dataset>-<format>); rerun to resume")
     parser.add_argument("--seed", type=int, default=0, help="seed for sampling and anything random (default 0)")
+    parser.add_argument("--peers", metavar="DIR", help="nab: a NAB results folder (<detector>/<group>/<detector>_<file>.csv) "
+                        "whose detectors are scored beside ours on the same series")
+    parser.add_argument("--thresholds", metavar="FILE", help="nab: NAB's thresholds.json for the peers (default: "
+                        "config/thresholds.json beside --peers, or in the data set)")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -59,11 +63,14 @@ def _check_numbers(args) -> None:
         raise InputError("--limit must be at least 1")
     if args.rpm is not None and args.rpm <= 0:
         raise InputError("--rpm must be more than 0")
+    if (args.peers or args.thresholds) and args.format.strip().lower() != "nab":
+        raise InputError("--peers and --thresholds apply to --format nab only")
 
 
 def run(args) -> int:
     from assistant.evaluation.datasets import load_dataset
     from assistant.evaluation.evaluate import evaluate
+    from assistant.evaluation.nab_corpus import NabOptions
     from assistant.evaluation.runner import RunOptions
 
     _check_numbers(args)
@@ -74,12 +81,15 @@ def run(args) -> int:
                          progress=not args.quiet)
     out = Path(args.out) if args.out else Path("eval-results") / f"{dataset.root.name}-{dataset.format}"
     try:
-        result = evaluate(dataset, settings, open_kb(settings), options, out, model=args.model, base_url=args.base_url)
+        nab_options = NabOptions(Path(args.peers) if args.peers else None, Path(args.thresholds) if args.thresholds else None)
+        result = evaluate(dataset, settings, open_kb(settings), options, out, model=args.model, base_url=args.base_url,
+                          nab_options=nab_options)
     except BackendError as exc:
         raise BackendError(f"{exc} (the results finished so far are kept in {out / 'results.jsonl'}; "
                            "rerun the same command to resume)") from exc
     if args.json:
-        print_json({"out": str(result.out_dir), "run": result.info, "metrics": _summary(result.metrics)})
+        extra = {"nab": {"corpus": result.nab.corpus, "groups": result.nab.groups}} if result.nab else {}
+        print_json({"out": str(result.out_dir), "run": result.info, "metrics": _summary(result.metrics), **extra})
     else:
         print(format_summary(result))
     return 0
@@ -108,5 +118,9 @@ def format_summary(result) -> str:
     lines.append("cost: " + ("none (offline backend)" if info["backend"] == "offline"
                              else "unknown (model not in the price table)" if cost is None
                              else f"about ${cost:.4f} (approximate)"))
+    if result.nab is not None:
+        from assistant.evaluation.nab_report import table_text
+
+        lines.append(table_text(result.nab))
     lines.append(f"report: {result.out_dir / 'report.md'}")
     return "\n".join(lines)

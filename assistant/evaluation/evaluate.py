@@ -19,6 +19,7 @@ class EvaluationResult:
     metrics: dict  # {strategy: {"per_class", "mean", "pooled"}}
     info: dict  # what run.json holds
     outcome: RunOutcome
+    nab: object = None  # assistant.evaluation.nab_corpus.NabResult for --format nab
 
 
 def describe_references(dataset: EvalSet, options: RunOptions) -> str:
@@ -34,7 +35,7 @@ def describe_references(dataset: EvalSet, options: RunOptions) -> str:
 
 
 def evaluate(dataset: EvalSet, settings, kb, options: RunOptions, out_dir, *, model: str | None = None,
-             base_url: str | None = None) -> EvaluationResult:
+             base_url: str | None = None, nab_options=None) -> EvaluationResult:
     """Run what is not cached in out_dir yet, then write metrics.json/.csv, run.json, report.md and plots."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -44,9 +45,21 @@ def evaluate(dataset: EvalSet, settings, kb, options: RunOptions, out_dir, *, mo
     info = run_info(dataset, options, outcome, run.cache.ignored_lines)
     report.write_metrics(out, table)
     report.write_run_info(out, info)
-    report.write_report(out, table, info)
+    nab, nab_section = _nab(dataset, out, nab_options)
+    report.write_report(out, table, info, extra=nab_section)
     plots.write_plots(out, outcome.rows, table)
-    return EvaluationResult(out, table, info, outcome)
+    return EvaluationResult(out, table, info, outcome, nab)
+
+
+def _nab(dataset: EvalSet, out: Path, nab_options):
+    """NAB scores of the series expert and the peers (NAB-format sets only), and their report section."""
+    if dataset.format != "nab":
+        return None, ""
+    from assistant.evaluation.nab_corpus import nab_benchmark
+    from assistant.evaluation.nab_report import write_nab
+
+    result = nab_benchmark(dataset, out, nab_options)
+    return result, write_nab(out, result)
 
 
 def run_info(dataset: EvalSet, options: RunOptions, outcome: RunOutcome, ignored_lines: int = 0) -> dict:

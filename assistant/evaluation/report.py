@@ -48,10 +48,10 @@ def write_run_info(out: Path, info: dict) -> None:
     (out / "run.json").write_text(json.dumps(info, indent=2, default=str), encoding="utf-8")
 
 
-def write_report(out: Path, table: dict, info: dict) -> Path:
-    """report.md from the metrics table and the run information."""
+def write_report(out: Path, table: dict, info: dict, extra: str = "") -> Path:
+    """report.md from the metrics table and the run information (extra: a section such as the NAB scores)."""
     sections = [_heading(info), _paper_table(table), _ablation(table, info), _confusions(table),
-                _no_verdicts(table), _defects(table), _localisation(table), _windows(table), _run(info),
+                _no_verdicts(table), _defects(table), _localisation(table), _windows(table), extra, _run(info),
                 _notes(info)]
     path = out / "report.md"
     path.write_text("\n\n".join(s for s in sections if s) + "\n", encoding="utf-8")

@@ -36,6 +36,12 @@ class Evidence:
         report = self.expert or self.series
         return None if report is None else float(report.score)
 
+    def region_dicts(self) -> list[dict]:
+        """Where the experts point, as dicts: the vision expert's regions or the series expert's windows."""
+        if self.expert is not None:
+            return [r.to_dict() for r in self.expert.regions]
+        return self.series.regions() if self.series is not None else []
+
     def summary(self) -> str:
         """The findings in words, for the model and for the person."""
         lines = []
@@ -82,6 +88,7 @@ def gather(query: Artifact, query_image, references: list[ReferenceView], *, cla
         from tools.experts.series import detect
 
         evidence.series = detect(query.payload)
+        evidence.composite = _series_picture(query.payload, evidence.series)
         return evidence
     if not references:
         evidence.notes.append("No reference normal is available, so the vision expert could not compare.")
@@ -105,3 +112,12 @@ def _composite(query_image, references, report):
     nearest = references[min(report.nearest_reference, len(references) - 1)]
     return composite([("reference", nearest.image), ("query", query_image),
                       (f"heatmap (score {report.score:.2f})", overlay_heatmap(query_image, report.heatmap))])
+
+
+def _series_picture(frame, report):
+    """The plot with the flagged windows shaded and the expected band drawn: the series expert's picture."""
+    from tools.render.series import render_series
+
+    return render_series(frame, windows=[(w.start, w.end) for w in report.windows],
+                         marks=[(p.row, p.column) for p in report.points[:20]], bands=report.bands,
+                         title=f"series expert ({report.mode}): score {report.score:.2f}")

@@ -73,7 +73,8 @@ def plot_series(ctx, artifact_id: str, columns: list[str] | None = None, start: 
     report = detect(frame[chosen]) if flag_anomalies else None
     windows = [(w.start, w.end) for w in report.windows] if report else []
     marks = [(p.row, p.column) for p in report.points] if report else []
-    image = render_series(frame, columns=chosen, windows=windows, marks=marks, title=artifact.name)
+    bands = report.bands if report else None
+    image = render_series(frame, columns=chosen, windows=windows, marks=marks, title=artifact.name, bands=bands)
     findings = f"\n{as_data(report.summary(), 'evidence')}" if report else ""
     text = f"plot of {artifact.describe(as_model_data=True)}{findings}"
     data = {"score": report.score, "anomalous": report.anomalous} if report else {}

@@ -1,9 +1,10 @@
-"""A numeric expert for series: flags anomalous points and windows, with scores.
+"""The series expert: flags anomalous windows of a series, per column, with per-row scores.
 
-Per column: fill missing values, remove the trend (rolling median), remove the seasonal profile
-when autocorrelation finds a period, then score each point by its robust z-score (median/MAD) of
-the residual. Points over the threshold are grouped into windows. Scores are mapped to [0, 1]
-with 0.5 at the threshold, as for the vision expert. Measured on NAB: benchmarks/results/inputs.md.
+Two modes. `offline` sees the whole upload (a stretch unlike any other, or far from the expected
+course); `causal` judges every row from the rows before it only, after a learning period, as
+NAB's detectors are judged (appending rows never changes an earlier score). Scores are in [0, 1]
+with 0.5 at the threshold, as for the vision expert. How it scores: tools/experts/series_scores.py;
+measured on NAB: benchmarks/results/series.md.
 """
 
 from __future__ import annotations
@@ -14,15 +15,29 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-THRESHOLD = 6.0  # robust z-score at which a point counts as anomalous (score 0.5)
-TAIL_QUANTILE = None  # if set, the scale is at least what this quantile of |residual| implies
-MAX_WINDOWS = 2  # the strongest windows reported per column (measured on NAB)
-MIN_ROWS = 16
-GAP_DIVISOR = 50  # flags closer than 2 % of the series belong to one window
+from tools.experts.series_profile import MIN_ROWS, expected_profile, find_period, rolling_median  # noqa: F401
+from tools.experts.series_scores import (
+    DEFAULT,
+    JOINT,
+    ScoreSettings,
+    alarms,
+    block_means,
+    block_size,
+    causal_z,
+    learning_rows,
+    offline_z,
+    to_score,
+)
+
+MODES = ("offline", "causal")
+BAND_Z = 4.0  # the expected band is the expected course +- this many robust spreads
+JOINT_NAME = "all columns together"
+GAP_DIVISOR = 50  # offline: flags closer than 2 % of the series belong to one window
+THRESHOLD = DEFAULT.offline_threshold  # the offline mode's z at score 0.5 (kept for callers of the old name)
 
 
 class Window(NamedTuple):
-    """A run of anomalous rows: row positions (inclusive), score, and times when the index has them."""
+    """A run of anomalous rows of one column: row positions (inclusive), score, times, the peak and its expected band."""
 
     start: int
     end: int
@@ -30,6 +45,22 @@ class Window(NamedTuple):
     column: str
     start_time: str | None = None
     end_time: str | None = None
+    peak_row: int | None = None
+    peak_value: float | None = None
+    expected_low: float | None = None
+    expected_high: float | None = None
+
+    def where(self) -> str:
+        """The window in the series' own terms: times when the index has them, else row numbers."""
+        return f"{self.start_time} to {self.end_time}" if self.start_time else f"rows {self.start} to {self.end}"
+
+    def to_region(self) -> dict:
+        """The window as a machine-readable region (ask --json)."""
+        return {"kind": "series_window", "column": self.column, "start": self.start_time or self.start,
+                "end": self.end_time or self.end, "start_row": self.start, "end_row": self.end,
+                "score": self.score, "peak_row": self.peak_row, "peak_value": self.peak_value,
+                "expected_low": self.expected_low, "expected_high": self.expected_high,
+                "where": f"{self.column}: {self.where()}", "box": None}
 
 
 class FlaggedPoint(NamedTuple):
@@ -52,137 +83,153 @@ class SeriesReport:
     points: list[FlaggedPoint] = field(default_factory=list)
     threshold: float = THRESHOLD
     periods: dict[str, int | None] = field(default_factory=dict)
-    method: str = "robust residual z-score (trend, seasonality removed)"
+    method: str = "matrix profile (several lengths) and residual against the expected course"
+    mode: str = "offline"
+    learn_rows: int = 0
+    row_scores: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # per column, [0, 1]
+    alarm_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, bool), repr=False)  # where an alarm starts
+    bands: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)  # (low, high)
 
     def summary(self, limit: int = 5) -> str:
-        """A few lines for a person or a model."""
+        """A few lines for a person or a model, in the series' terms."""
         verdict = "anomalous" if self.anomalous else "no anomaly found"
-        lines = [f"series expert: {verdict}, score {self.score:.2f} (0.5 = threshold), {len(self.windows)} window(s)"]
+        lines = [f"series expert ({self.mode} mode): {verdict}, score {self.score:.2f} (0.5 = threshold), "
+                 f"{len(self.windows)} window(s)"]
         for w in sorted(self.windows, key=lambda w: -w.score)[:limit]:
-            where = f"{w.start_time} to {w.end_time}" if w.start_time else f"rows {w.start} to {w.end}"
-            lines.append(f"- {w.column}: {where}, score {w.score:.2f}")
+            lines.append(f"- {describe_window(w)}")
+        if len(self.windows) > limit:
+            lines.append(f"- and {len(self.windows) - limit} more window(s)")
         return "\n".join(lines)
 
+    def regions(self) -> list[dict]:
+        """Every flagged window as a region dict, strongest first."""
+        return [w.to_region() for w in sorted(self.windows, key=lambda w: -w.score)]
 
-def detect(frame: pd.DataFrame, *, threshold: float = THRESHOLD, max_windows: int = MAX_WINDOWS,
-           tail_quantile: float | None = TAIL_QUANTILE, max_points: int = 50) -> SeriesReport:
-    """Score every numeric column of a series and collect the strongest anomalous windows and points."""
-    windows, points, periods = [], [], {}
-    for column in frame.columns:
-        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
-        z, period = robust_scores(values, tail_quantile)
-        periods[str(column)] = period
-        found = sorted(_windows(z, threshold, str(column), frame.index, period), key=lambda w: -w.score)
-        windows += sorted(found[:max_windows], key=lambda w: w.start)
-        points += _points(z, values, threshold, str(column), frame.index)
-    points = sorted((p for p in points if _inside(p, windows)), key=lambda p: -p.score)[:max_points]
-    score = max((w.score for w in windows), default=0.0)
-    return SeriesReport(score, score >= 0.5, windows, points, threshold, periods)
+    def decision_scores(self) -> np.ndarray:
+        """One score per row in [0, 1], at least 0.5 exactly where an alarm starts (NAB's results layout)."""
+        rows = len(self.alarm_rows)
+        best = np.max(list(self.row_scores.values()), axis=0) if self.row_scores else np.zeros(rows)
+        return np.where(self.alarm_rows, np.maximum(best, 0.5), np.minimum(best, 0.4999))
 
 
-def robust_scores(values: np.ndarray, tail_quantile: float | None = None) -> tuple[np.ndarray, int | None]:
-    """Per-point robust z-scores of the de-trended, de-seasoned series, and the period found.
+def describe_window(w: Window) -> str:
+    """One line: column, when, the peak against the expected band, and the score."""
+    text = f"{w.column}: {w.where()}"
+    if w.peak_value is not None and w.expected_low is not None:
+        text += (f", peak {_number(w.peak_value)} where {_number(w.expected_low)} to {_number(w.expected_high)} "
+                 "was expected")
+    return text + f", score {w.score:.2f}"
 
-    tail_quantile makes heavy-tailed series (routine spikes) less alarming: the scale is then at
-    least the one a normal distribution would need to reach that quantile of |residual|.
+
+def _number(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def detect(frame: pd.DataFrame, *, mode: str = "offline", learn_rows: int | None = None,
+           settings: ScoreSettings = DEFAULT, max_points: int = 50) -> SeriesReport:
+    """Score every numeric column and collect the anomalous windows (as many as the data shows).
+
+    learn_rows (causal mode): rows only learned from; default NAB's rule (15 % of the rows, at most 750).
     """
-    filled = pd.Series(values).interpolate(limit_direction="both").to_numpy()
-    if len(filled) < MIN_ROWS or not np.isfinite(filled).all():
-        return np.zeros(len(values)), None
-    period = find_period(filled)
-    trend = rolling_median(filled, period or max(7, len(filled) // 40), period)
-    residual = filled - trend
-    if period:
-        residual -= seasonal_profile(residual, period)
-    centred = residual - np.median(residual)
-    spread = 1.4826 * np.median(np.abs(centred))
-    low, high = np.percentile(filled, [1, 99])
-    tail = np.quantile(np.abs(centred), tail_quantile) / _normal_quantile(tail_quantile) if tail_quantile else 0.0
-    scale = max(spread, tail, 0.01 * (high - low), 1e-9 * max(1.0, np.abs(filled).max()))  # noise-free data
-    z = np.abs(centred) / scale
-    z[np.isnan(values)] = 0.0
-    return z, period
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    columns = {str(c): pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=np.float64) for c in frame.columns}
+    n = len(frame)
+    learn = (learning_rows(n, settings) if learn_rows is None else int(learn_rows)) if mode == "causal" else 0
+    if n < MIN_ROWS or not columns:
+        return SeriesReport(0.0, False, mode=mode, learn_rows=learn, alarm_rows=np.zeros(n, bool))
+    threshold = settings.causal_threshold if mode == "causal" else settings.offline_threshold
+    z = _row_z(columns, mode, learn, settings, n)
+    profiles = {name: expected_profile(values) for name, values in columns.items()}
+    quiet = max(1, int(settings.quiet_share * (learn or learning_rows(n, settings))))
+    report = SeriesReport(0.0, False, threshold=threshold, mode=mode, learn_rows=learn,
+                          periods={name: p.period for name, p in profiles.items()},
+                          bands={name: (p.expected - BAND_Z * p.scale, p.expected + BAND_Z * p.scale)
+                                 for name, p in profiles.items()})
+    report.alarm_rows = np.zeros(n, bool)
+    gap = quiet if mode == "causal" else max(3, n // GAP_DIVISOR)
+    for name, column_z in z.items():
+        column_z = np.where(missing, 0.0, column_z) if (missing := _missing(name, columns, n)).any() else column_z
+        z_after = np.where(np.arange(n) >= learn, column_z, 0.0)
+        report.row_scores[name] = to_score(z_after, threshold)
+        raised = alarms(column_z, threshold, learn, quiet) if mode == "causal" else _starts(z_after > threshold, gap)
+        report.alarm_rows |= raised
+        lead = settings.smooth_rows - 1 if mode == "causal" else 0  # the rows the alarm's surprise averaged
+        spans = [(max(learn, a - lead), b) for a, b in _runs(z_after > threshold, gap) if raised[a:b + 1].any()]
+        report.windows += [_window(name, a, b, z_after, threshold, frame, columns, report.bands) for a, b in spans]
+        report.points += _points(name, z_after, threshold, frame, columns, report.windows)
+    report.windows = sorted(_without_echoes(report.windows), key=lambda w: (w.start, w.column))
+    report.points = sorted(report.points, key=lambda p: -p.score)[:max_points]
+    top = max((w.score for w in report.windows), default=0.0)
+    rest = max((float(s.max()) for s in report.row_scores.values()), default=0.0)
+    report.score = round(top if report.windows else min(rest, 0.4999), 4)
+    report.anomalous = bool(report.windows)
+    return report
 
 
-def find_period(values: np.ndarray, min_lag: int = 4, min_strength: float = 0.3) -> int | None:
-    """The strongest repeating lag by autocorrelation (FFT), or None when nothing repeats clearly."""
-    n = len(values)
-    if n < 3 * min_lag:
-        return None
-    detrended = values - rolling_median(values, max(7, n // 3))  # longer than any lag searched: keeps the cycle
-    detrended = detrended - detrended.mean()
-    spectrum = np.fft.rfft(detrended, 2 * n)
-    acf = np.fft.irfft(spectrum * np.conj(spectrum))[: n // 3]
-    if acf[0] <= 0:
-        return None
-    acf /= acf[0]
-    peaks = np.flatnonzero((acf[1:-1] > acf[:-2]) & (acf[1:-1] >= acf[2:])) + 1
-    peaks = peaks[(peaks >= min_lag) & (acf[peaks] >= min_strength)]
-    return int(peaks[np.argmax(acf[peaks])]) if len(peaks) else None
-
-
-def rolling_median(values: np.ndarray, window: int, period: int | None = None) -> np.ndarray:
-    """Centred rolling median, padded so the ends are not biased; long series use block medians.
-
-    The padding continues the cycle when a period is given (a half window cuts a cycle unevenly),
-    and mirrors the series otherwise.
-    """
-    n = len(values)
-    block = max(1, n // 20_000)
+def _row_z(columns: dict, mode: str, learn: int, settings: ScoreSettings, n: int) -> dict[str, np.ndarray]:
+    """Per column, per row z; series over MAX_PROFILE_ROWS are scored on block means and spread back to rows."""
+    block = block_size(n)
     if block > 1:
-        coarse = np.median(values[: n // block * block].reshape(-1, block), axis=1)
-        smooth = rolling_median(coarse, max(3, window // block))
-        return np.interp(np.arange(n), np.arange(len(coarse)) * block + (block - 1) / 2, smooth)
-    window = int(min(max(3, window), n))
-    pad = min(window // 2, n - 1)
-    if period and 2 * period <= n and pad <= period:
-        padded = np.concatenate([values[period - pad: period], values, values[n - period: n - period + pad]])
-    else:
-        padded = np.pad(values, pad, mode="reflect")
-    smooth = pd.Series(padded).rolling(window, center=True, min_periods=1).median().to_numpy()
-    return smooth[pad: pad + n]
+        columns = {name: block_means(values, block) for name, values in columns.items()}
+    z = causal_z(columns, learn // block, settings) if mode == "causal" else offline_z(columns, settings)
+    return {name: np.repeat(values, block)[:n] for name, values in z.items()} if block > 1 else z
 
 
-def seasonal_profile(residual: np.ndarray, period: int) -> np.ndarray:
-    """The median residual at each phase of the period, repeated over the series."""
-    cycles = len(residual) // period
-    if cycles < 2:
-        return np.zeros_like(residual)
-    profile = np.median(residual[: cycles * period].reshape(cycles, period), axis=0)
-    return np.resize(profile - np.median(profile), len(residual))
+def _without_echoes(windows: list[Window]) -> list[Window]:
+    """Joint windows only where no single column shows the anomaly itself (a broken relation between columns)."""
+    alone = [w for w in windows if w.column != JOINT_NAME]
+    return alone + [j for j in windows if j.column == JOINT_NAME
+                    and not any(w.start <= j.end and j.start <= w.end for w in alone)]
 
 
-def _normal_quantile(q: float) -> float:
-    """|z| of a standard normal exceeded with probability 1 - q."""
-    from scipy.stats import norm
-
-    return float(norm.ppf(0.5 + q / 2))
+def _missing(name: str, columns: dict, n: int) -> np.ndarray:
+    """Rows where the column has no value (bridged for scoring, never flagged themselves)."""
+    return np.isnan(columns[name]) if name in columns else np.zeros(n, bool)
 
 
-def to_score(z: np.ndarray | float, threshold: float = THRESHOLD) -> np.ndarray | float:
-    """A z-score as a score in [0, 1): 0.5 at the threshold."""
-    return z**2 / (z**2 + threshold**2)
-
-
-def _windows(z: np.ndarray, threshold: float, column: str, index: pd.Index, period: int | None) -> list[Window]:
-    rows = np.flatnonzero(z > threshold)
+def _runs(over: np.ndarray, gap: int) -> list[tuple[int, int]]:
+    """(first, last) row of each run of flagged rows; flags closer than `gap` rows belong to one run."""
+    rows = np.flatnonzero(over)
     if not len(rows):
         return []
-    gap = max(3, len(z) // GAP_DIVISOR)  # flags closer than this belong to one window
     breaks = np.flatnonzero(np.diff(rows) > gap)
-    starts, ends = rows[np.r_[0, breaks + 1]], rows[np.r_[breaks, len(rows) - 1]]
-    return [Window(int(s), int(e), round(float(to_score(z[s:e + 1].max(), threshold)), 4), column,
-                   _time(index, s), _time(index, e)) for s, e in zip(starts, ends, strict=True)]
+    return list(zip(rows[np.r_[0, breaks + 1]].tolist(), rows[np.r_[breaks, len(rows) - 1]].tolist(), strict=True))
 
 
-def _points(z: np.ndarray, values: np.ndarray, threshold: float, column: str, index: pd.Index) -> list[FlaggedPoint]:
-    rows = np.flatnonzero(z > threshold)
-    return [FlaggedPoint(int(r), column, float(values[r]), round(float(to_score(z[r], threshold)), 4), _time(index, r))
-            for r in rows]
+def _starts(over: np.ndarray, gap: int) -> np.ndarray:
+    """The first row of each run (where an offline window begins)."""
+    starts = np.zeros(len(over), bool)
+    starts[[a for a, _ in _runs(over, gap)]] = True
+    return starts
 
 
-def _inside(point: FlaggedPoint, windows: list[Window]) -> bool:
-    return any(w.column == point.column and w.start <= point.row <= w.end for w in windows)
+def _window(name, start, end, z, threshold, frame, columns, bands) -> Window:
+    peak = int(start + np.argmax(z[start:end + 1]))
+    shown = name if name != JOINT else JOINT_NAME
+    value, low, high = None, None, None
+    if name in columns:
+        deviation = np.abs(columns[name][start:end + 1] - (bands[name][0][start:end + 1] + bands[name][1][start:end + 1]) / 2)
+        peak_value_row = int(start + np.nanargmax(deviation)) if np.isfinite(deviation).any() else peak
+        value = _round(columns[name][peak_value_row])
+        low, high = _round(bands[name][0][peak_value_row]), _round(bands[name][1][peak_value_row])
+        peak = peak_value_row
+    score = round(float(to_score(z[start:end + 1].max(), threshold)), 4)
+    return Window(start, end, score, shown, _time(frame.index, start), _time(frame.index, end), peak, value, low, high)
+
+
+def _points(name: str, z: np.ndarray, threshold: float, frame: pd.DataFrame, columns: dict,
+            windows: list[Window]) -> list[FlaggedPoint]:
+    if name not in columns:
+        return []
+    mine = [w for w in windows if w.column == name]
+    rows = [r for r in np.flatnonzero(z > threshold) if any(w.start <= r <= w.end for w in mine)]
+    return [FlaggedPoint(int(r), name, float(columns[name][r]), round(float(to_score(z[r], threshold)), 4),
+                         _time(frame.index, r)) for r in rows]
+
+
+def _round(value) -> float | None:
+    return None if value is None or not np.isfinite(value) else float(round(float(value), 6))
 
 
 def _time(index: pd.Index, row: int) -> str | None:

@@ -19,6 +19,7 @@ from PIL import Image
 MAX_PANELS = 8
 COLOURS = ("#1f5fa8", "#2a8a4a", "#8a4fb0", "#b06a1f", "#1f8a8a", "#a83250", "#5a6a1f", "#4a4a4a")
 FLAG_COLOUR = "#d62728"
+BAND_COLOUR = "#9ec5e8"
 
 
 def minmax_indices(values: np.ndarray, buckets: int) -> np.ndarray:
@@ -40,10 +41,12 @@ def minmax_indices(values: np.ndarray, buckets: int) -> np.ndarray:
 
 
 def series_figure(frame: pd.DataFrame, *, columns: Sequence[str] | None = None, windows: Iterable = (),
-                  marks: Iterable[tuple[int, str]] = (), title: str | None = None, width: int = 1200) -> Figure:
+                  marks: Iterable[tuple[int, str]] = (), title: str | None = None, width: int = 1200,
+                  bands: dict | None = None) -> Figure:
     """A figure with one panel per column sharing the time axis.
 
-    windows: (start_row, end_row, ...) row positions to shade; marks: (row, column) points to ring.
+    windows: (start_row, end_row, ...) row positions to shade; marks: (row, column) points to ring;
+    bands: {column: (low, high)} per-row arrays of the expected band, drawn behind the line.
     """
     columns = list(columns or frame.columns)[:MAX_PANELS]
     height_in = max(3.0, 0.9 + 1.7 * len(columns))
@@ -55,6 +58,10 @@ def series_figure(frame: pd.DataFrame, *, columns: Sequence[str] | None = None, 
     for i, (ax, column) in enumerate(zip(axes, columns, strict=True)):
         values = frame[column].to_numpy(dtype=np.float64)
         keep = minmax_indices(values, width)
+        if bands and column in bands:
+            low, high = (np.asarray(b, dtype=np.float64) for b in bands[column])
+            ax.fill_between(x[keep], low[keep], high[keep], color=BAND_COLOUR, alpha=0.35, linewidth=0,
+                            label="expected band")
         ax.plot(x[keep], values[keep], color=COLOURS[i % len(COLOURS)], linewidth=0.9)
         _shade(ax, x, windows)
         _ring(ax, x, values, [row for row, name in marks if name == column])

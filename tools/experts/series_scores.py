@@ -1,0 +1,200 @@
+"""Per-row anomaly scores of a series: how unlike anything seen before each stretch of it is.
+
+The core is the matrix profile (Yeh et al. 2016) without z-normalisation, so level and amplitude
+count as well as shape: for every subsequence of m rows, the distance to its nearest neighbour.
+Several lengths m look at spikes (short), level shifts and changed variance (medium) and broken
+cycles (long). Columns are profiled one by one and jointly (a neighbour must match in every column
+at once, so a broken relation between columns shows even when each column alone looks familiar).
+
+- causal: the *left* profile (neighbours only among earlier rows) is turned into a surprise
+  z-score against the mean and spread of all earlier profile values; nothing after a row is used,
+  so appending rows never changes an earlier score. After a learning period, a row whose surprise
+  passes the threshold raises an alarm, and alarms are quiet for a while after one (one event, one
+  alarm), as NAB's detectors are judged.
+- offline: the two-sided profile (neighbours anywhere in the upload), scored against the whole
+  upload's median and spread, together with the residual z-score against the expected course.
+
+The kernel is a few lines of numba (cached on disk) rather than stumpy: stumpy returns the left
+neighbour's index but not its distance, and compiles for about 10 s in every new process.
+Settings (lengths, threshold, smoothing, quiet period) were chosen by leave-one-group-out
+cross-validation on NAB groups: benchmarks/results/series.md.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from tools.experts.series_profile import expected_profile, fill_gaps
+
+
+@dataclass(frozen=True)
+class ScoreSettings:
+    """How series are scored; the defaults are the cross-validated choice (benchmarks/results/series.md)."""
+
+    lengths: tuple[int, ...] = (8, 32, 128)  # subsequence lengths m of the matrix profile, in rows
+    smooth_rows: int = 1  # causal: the surprise of a row is the mean profile of the last rows
+    causal_threshold: float = 2.5  # surprise z at which a causal alarm is raised (score 0.5)
+    offline_threshold: float = 12.0  # discord / residual z at which an offline row is flagged (score 0.5)
+    offline_smooth_rows: int = 5  # offline: the profile is averaged over this many rows around each row
+    quiet_share: float = 0.1  # after an alarm, no new one for this share of the learning period
+    learn_share: float = 0.15  # causal learning period: this share of the rows ...
+    learn_cap: int = 750  # ... but at most this many rows (NAB's probationary period)
+
+
+DEFAULT = ScoreSettings()
+MAX_PROFILE_ROWS = 20_000  # longer series are profiled on block means (the profile costs rows^2)
+
+
+def block_size(n: int) -> int:
+    """Rows per block mean so that at most MAX_PROFILE_ROWS blocks are profiled."""
+    return max(1, math.ceil(n / MAX_PROFILE_ROWS))
+
+
+def block_means(values: np.ndarray, block: int) -> np.ndarray:
+    """Means of consecutive blocks of rows (the last block may be shorter); NaN where a block has no value."""
+    padded = np.full(math.ceil(len(values) / block) * block, np.nan)
+    padded[: len(values)] = values
+    with np.errstate(all="ignore"):
+        table = padded.reshape(-1, block)
+        counts = np.isfinite(table).sum(axis=1)
+        return np.where(counts > 0, np.nansum(table, axis=1) / np.maximum(counts, 1), np.nan)
+
+
+def learning_rows(n: int, settings: ScoreSettings = DEFAULT) -> int:
+    """Rows a causal detector only learns from (NAB's probationary period: 15 % of n, at most 750)."""
+    return int(min(math.floor(settings.learn_share * n), settings.learn_cap))
+
+
+def _kernel():
+    from numba import njit
+
+    @njit(cache=True)
+    def left_profile(x, m):  # pragma: no cover - compiled
+        """Squared distance of each subsequence to its nearest earlier, non-overlapping one."""
+        n, d = x.shape[0] - m + 1, x.shape[1]
+        best = np.full(max(n, 0), np.inf)
+        for lag in range(m, n):  # neighbours at least m rows back: no trivial self-match
+            total = 0.0
+            for t in range(m):
+                for c in range(d):
+                    total += (x[lag + t, c] - x[t, c]) ** 2
+            best[lag] = min(best[lag], total)
+            for i in range(lag + 1, n):
+                j = i - lag
+                for c in range(d):
+                    total += (x[i + m - 1, c] - x[j + m - 1, c]) ** 2 - (x[i - 1, c] - x[j - 1, c]) ** 2
+                best[i] = min(best[i], max(total, 0.0))
+        return best
+
+    return left_profile
+
+
+_LEFT_PROFILE = None
+
+
+def left_profile(values: np.ndarray, m: int) -> np.ndarray:
+    """Per row t: distance of rows t-m+1..t to the nearest earlier stretch (NaN before m rows or none)."""
+    global _LEFT_PROFILE
+    if _LEFT_PROFILE is None:
+        _LEFT_PROFILE = _kernel()
+    x = np.ascontiguousarray(values, dtype=np.float64).reshape(len(values), -1)
+    out = np.full(len(x), np.nan)
+    if len(x) >= 2 * m:
+        best = np.sqrt(_LEFT_PROFILE(x, m))
+        out[m - 1:] = np.where(np.isfinite(best), best, np.nan)
+    return out
+
+
+def right_profile(values: np.ndarray, m: int) -> np.ndarray:
+    """Per row t: distance of rows t..t+m-1 to the nearest later stretch (the left profile reversed)."""
+    return left_profile(np.asarray(values)[::-1], m)[::-1]
+
+
+def surprise(profile: np.ndarray, learn_rows: int, smooth_rows: int) -> np.ndarray:
+    """Causal z: the mean of the last rows' profile against the mean and spread of all before them."""
+    series = pd.Series(np.nan_to_num(profile, nan=0.0))
+    recent = series.rolling(smooth_rows, min_periods=1).mean()
+    before = series.shift(smooth_rows).expanding(min_periods=max(2, learn_rows // 2))
+    typical = np.nanmedian(profile[:max(learn_rows, 1)]) if np.isfinite(profile[:max(learn_rows, 1)]).any() else 0.0
+    spread = np.maximum(before.std().to_numpy(), 1e-3 * np.nan_to_num(typical) + 1e-12)
+    return np.nan_to_num((recent.to_numpy() - before.mean().to_numpy()) / spread)
+
+
+def discord(profile: np.ndarray, smooth_rows: int) -> np.ndarray:
+    """Offline z: the smoothed profile against the whole series' median and robust spread."""
+    smooth = pd.Series(profile).rolling(smooth_rows, center=True, min_periods=1).mean().to_numpy()
+    finite = smooth[np.isfinite(smooth)]
+    if not len(finite):
+        return np.zeros(len(profile))
+    centre = np.median(finite)
+    spread = 1.4826 * np.median(np.abs(finite - centre))
+    spread = max(spread, 1e-3 * abs(centre), 1e-12)
+    return np.nan_to_num((smooth - centre) / spread)
+
+
+def standardised(values: np.ndarray, learn_rows: int | None) -> np.ndarray:
+    """A column on a common scale (for the joint profile), from the learning rows only when causal."""
+    filled = fill_gaps(values)
+    part = filled[:learn_rows] if learn_rows else filled
+    spread = np.std(part) if len(part) > 1 else 0.0
+    return (filled - np.mean(part)) / (spread if spread > 0 else 1.0)
+
+
+def causal_z(columns: dict[str, np.ndarray], learn_rows: int, settings: ScoreSettings = DEFAULT) -> dict[str, np.ndarray]:
+    """Per column (and `*joint*` for several columns): the highest surprise z over the lengths, per row."""
+    result = {}
+    for name, values in _profiled(columns, learn_rows).items():
+        lengths = [m for m in settings.lengths if 2 * m <= len(values)]
+        zs = [surprise(left_profile(values, m), learn_rows, settings.smooth_rows) for m in lengths]
+        result[name] = np.max(zs, axis=0) if zs else np.zeros(len(values))
+    return result
+
+
+def offline_z(columns: dict[str, np.ndarray], settings: ScoreSettings = DEFAULT) -> dict[str, np.ndarray]:
+    """Per column: the highest of the discord z (both sides, all lengths) and the residual z, per row."""
+    result = {}
+    for name, values in _profiled(columns, None).items():
+        lengths = [m for m in settings.lengths if 2 * m <= len(values)]
+        zs = [discord(np.fmin(left_profile(values, m), _shift(right_profile(values, m), m - 1)),
+                      settings.offline_smooth_rows)
+              for m in lengths]
+        if name != JOINT:
+            zs.append(expected_profile(columns[name]).z)
+        result[name] = np.max(zs, axis=0) if zs else np.zeros(len(values))
+    return result
+
+
+JOINT = "*joint*"
+
+
+def _profiled(columns: dict[str, np.ndarray], learn_rows: int | None) -> dict[str, np.ndarray]:
+    """The columns to profile: each alone (gaps bridged) and, for 2 to 8 columns, all together."""
+    out = {name: fill_gaps(values) for name, values in columns.items()}
+    if 2 <= len(columns) <= 8:
+        out[JOINT] = np.column_stack([standardised(v, learn_rows) for v in columns.values()])
+    return out
+
+
+def _shift(values: np.ndarray, rows: int) -> np.ndarray:
+    """Right-profile values moved from a stretch's first row to its last row (aligned with the left)."""
+    return np.concatenate([np.full(rows, np.nan), values[: len(values) - rows]]) if rows else values
+
+
+def alarms(z: np.ndarray, threshold: float, learn_rows: int, quiet_rows: int) -> np.ndarray:
+    """Rows that raise an alarm: z over the threshold after the learning period, not within quiet_rows of the last."""
+    raised = np.zeros(len(z), bool)
+    last = -(10**12)
+    for row in np.flatnonzero(z > threshold):
+        if row >= learn_rows and row - last > quiet_rows:
+            raised[row], last = True, row
+    return raised
+
+
+def to_score(z, threshold: float):
+    """A z-score as a score in [0, 1): 0 at or below 0, 0.5 at the threshold."""
+    positive = np.maximum(np.asarray(z, dtype=np.float64), 0.0)
+    return positive**2 / (positive**2 + threshold**2)

@@ -104,6 +104,7 @@ PUBLISHED_STANDARD = {"contextOSE": 75.89, "numenta": 75.52, "ARTime": 74.51, "r
                       "windowedGaussian": 41.39}
 
 
+@pytest.mark.shared_data
 @pytest.mark.skipif(not (NAB_DEV / "results").is_dir(), reason="NAB's published detections are not present")
 def test_published_nab_figures_are_reproduced_from_the_peers_files():
     from assistant.evaluation.datasets import load_dataset

@@ -112,7 +112,7 @@ def test_a_conversation_in_the_browser_shows_verdict_heatmap_follow_up_and_taugh
             page.goto(url)
             sync_api.expect(page.get_by_text("Single-user mode")).to_be_visible(timeout=60_000)
 
-            class_input = page.get_by_label("Class").first
+            class_input = page.get_by_label("Class", exact=True).first  # not the "class information" switch
             class_input.fill(DEMO_CLASS)
             class_input.press("Enter")
             page.locator("input[type=file]").first.set_input_files(str(demo_files.defective))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tools.agent.registry import fence  # one fence for prompts and tool results
+from tools.agent.fence import fence  # one fence for prompts and tool results
 
 PROMPT_VERSION = "ac-prompts-2026.11.1"
 
@@ -128,8 +128,3 @@ class Strategy:
 
     def uses(self, part: str) -> bool:
         return part in self.parts
-
-
-def rules_block(rules) -> str:
-    return "\n".join(f"[{r.id}] ({r.kind}) {fence(r.text)}" for r in rules)
-

@@ -6,9 +6,7 @@ Read commands take --json for machine-readable output. Bad input exits with 2 an
 from __future__ import annotations
 
 from tools.errors import NotFoundError
-
-KINDS = ("normality", "defect", "logical")
-MODALITIES = ("image", "point_cloud", "series", "video")
+from tools.vocabulary import MODALITIES, RULE_KINDS
 
 
 def register(subparsers) -> None:
@@ -42,7 +40,7 @@ def _add_rule(commands) -> None:
     parser = commands.add_parser("add-rule", help="store a rule for a class")
     parser.add_argument("class_name", metavar="CLASS")
     parser.add_argument("text", metavar="TEXT")
-    parser.add_argument("--kind", choices=KINDS, default="normality")
+    parser.add_argument("--kind", choices=RULE_KINDS, default="normality")
     parser.add_argument("--modality", choices=MODALITIES, default="image")
     parser.add_argument("--author", default="expert")
     _json_flag(parser)

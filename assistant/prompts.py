@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tools.agent.fence import fence  # one fence for prompts and tool results
-
 PROMPT_VERSION = "ac-prompts-2026.11.1"
 
 PARTS = ("class", "rules", "reference", "expert")

@@ -1,6 +1,12 @@
 import pytest
 
-from tools.agent.consent import asked_to_store_reference, find_lesson, is_teaching, match_class, taught_by_person
+from tools.agent.consent import (
+    asked_to_store_reference,
+    find_lesson,
+    is_teaching,
+    match_class,
+    taught_by_person,
+)
 
 KNOWN = ["bottle", "screw_bag", "juice_bottle", "metal_nut"]
 

@@ -83,7 +83,7 @@ def retrieve_knowledge(kb, settings, turn: TurnContext, image, extra_refs: list[
         if not turn.rules:
             turn.rules = related_rules(kb, turn.question or display_class(turn.class_name))
             if turn.rules:
-                turn.notes.append(f"No rules stored for {turn.class_name}; used the closest rules by meaning.")
+                turn.notes.append(f"No rules stored for {display_class(turn.class_name)}; used the closest rules by meaning.")
     elif turn.question:
         turn.rules = related_rules(kb, turn.question)
     if not refs and turn.strategy.uses("reference"):

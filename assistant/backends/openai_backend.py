@@ -70,7 +70,7 @@ class OpenAIBackend(NetworkBackend):
     @classmethod
     def is_configured(cls, settings) -> bool:
         """A key, or a base URL alone (a local OpenAI-compatible server needs no key)."""
-        return bool(settings.openai_api_key or settings.openai_base_url)
+        return super().is_configured(settings) or bool(getattr(settings, cls.url_setting.name, None))
 
     def connect(self):
         import openai

@@ -14,6 +14,7 @@ from tools.agent.evidence import gather, stored_references
 from tools.agent.fence import as_data, fence, rule_lines
 from tools.agent.registry import ToolResult, tool
 from tools.errors import InputError
+from tools.vocabulary import display_class
 
 
 def _artifact(ctx, artifact_id: str):
@@ -97,7 +98,7 @@ def add_rule(ctx, class_name: str, text: str, kind: str = "normality") -> ToolRe
     if not taught_by_person(text, ctx.user_text):
         raise InputError("only rules that the person states in this message can be stored; ask them to say the rule")
     rule = ctx.kb.add_rule(class_name, text, kind=kind, author=ctx.author, source="expert")
-    return ToolResult(f"Stored rule [{rule.id}] for {rule.class_name}: {as_data(rule.text, 'rules')}",
+    return ToolResult(f"Stored rule [{rule.id}] for {display_class(rule.class_name)}: {as_data(rule.text, 'rules')}",
                       data={"rule_id": rule.id, "class_name": rule.class_name})
 
 
@@ -119,5 +120,5 @@ def add_reference(ctx, artifact_id: str, class_name: str, note: str = "") -> Too
     view = None if artifact.kind == "image" else to_image(artifact, class_name=class_name, cache_dir=ctx.cache_dir)
     sample = ctx.kb.add_reference(class_name, artifact.path, modality=artifact.kind, view_image=view,
                                   note=note, author=ctx.author)
-    return ToolResult(f"Stored {as_data(artifact.name, 'file_name')} as reference [{sample.id}] of {sample.class_name}.",
+    return ToolResult(f"Stored {as_data(artifact.name, 'file_name')} as reference [{sample.id}] of {display_class(sample.class_name)}.",
                       data={"reference_id": sample.id})

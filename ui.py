@@ -20,10 +20,12 @@ from assistant.app import knowledge_panel as panel
 from assistant.app.access import Access
 from assistant.app.chat_view import one_line, shown_text
 from assistant.app.conversation import PROMPT_SWITCHES, Conversation, switches_for
+from assistant.backends.registry import AUTO, BACKENDS, configured_base_url, keys_status
 from assistant.commands.common import open_kb
+from tools.inputs.artifacts import accepted_extensions
+from tools.vocabulary import RULE_KINDS, display_class
 
-FILE_TYPES = ["image", ".ply", ".pcd", ".xyz", ".pts", ".tiff", ".tif", ".npy", ".csv", ".tsv", ".parquet",
-              ".json", ".mp4", ".avi", ".mov", ".gif"]
+FILE_TYPES = accepted_extensions()  # what the loaders read, from their format table
 CSS = """
 .verdict-badge {display:inline-block; padding:5px 14px; border-radius:999px; font-weight:700;
   letter-spacing:.05em; font-size:1.05em; border:1px solid transparent}
@@ -63,11 +65,12 @@ def _header(user) -> str:
 
 
 def _keys_status(settings) -> str:
-    """Which keys are configured (from the environment or config file), never their values."""
-    def state(value):
-        return "set ✓" if value else "not set"
-    return (f"API keys come only from the environment or the config file. OpenAI key: {state(settings.openai_api_key)}"
-            f" · Gemini key: {state(settings.gemini_api_key)}. The offline backend needs none.")
+    """Which backends' keys are configured (from the environment or config file), never their values."""
+    states = [f"{BACKENDS[name].label or name} key: {'set ✓' if is_set else 'not set'}"
+              for name, is_set in keys_status(settings).items()]
+    keyless = ", ".join(name for name, cls in BACKENDS.items() if cls.key_setting is None)
+    return (f"API keys come only from the environment or the config file. {' · '.join(states)}. "
+            f"The {keyless} backend needs none.")
 
 
 # -- layout ---------------------------------------------------------------------------------------
@@ -104,7 +107,7 @@ def _knowledge_tab() -> SimpleNamespace:
             rule_id = gr.Textbox(label="Rule id", placeholder="click a rule above to edit it")
             rule_text = gr.Textbox(label="Rule text", lines=2)
             with gr.Row():
-                rule_kind = gr.Radio(panel.RULE_KINDS, value="normality", label="Kind")
+                rule_kind = gr.Radio(list(RULE_KINDS), value="normality", label="Kind")
                 rule_active = gr.Checkbox(value=True, label="Active")
             with gr.Row():
                 add = gr.Button("➕ Add as new rule", variant="primary")
@@ -128,13 +131,13 @@ def _knowledge_tab() -> SimpleNamespace:
 
 def _settings_tab(settings) -> SimpleNamespace:
     with gr.Tab("Settings"):
-        # The full list comes at page load (importing the provider SDKs costs seconds); any name is checked
-        # on the server when applied.
-        backend = gr.Dropdown(list(dict.fromkeys(["auto", settings.backend])), value=settings.backend, label="Backend",
-                              allow_custom_value=True,
+        # Any name is checked on the server when applied.
+        backend = gr.Dropdown(list(dict.fromkeys([AUTO, *BACKENDS, settings.backend])), value=settings.backend,
+                              label="Backend", allow_custom_value=True,
                               info="auto: a configured provider, else the built-in offline backend")
-        model = gr.Textbox(value=settings.model or "", label="Model (empty: the backend's default)")
-        base_url = gr.Textbox(value=settings.openai_base_url or "", label="Base URL (OpenAI-compatible server)")
+        model = gr.Textbox(value=settings.model or "", label="Model (empty: the backend's default)",
+                           info="e.g. " + ", ".join(m for cls in BACKENDS.values() for m in cls.models[:2]))
+        base_url = gr.Textbox(value=configured_base_url(settings) or "", label="Base URL (e.g. an OpenAI-compatible server)")
         gr.Markdown(_keys_status(settings))
         apply = gr.Button("Apply to this conversation")
         status = gr.Markdown()
@@ -175,16 +178,14 @@ class Handlers:
     def show_knowledge(self, name, chat_class, conv):
         store = self.kb()
         name = name or chat_class or (conv.last_class() if conv else None)
-        choices = [(store.display_name(c), c) for c in store.classes()]
+        choices = [(display_class(c), c) for c in store.classes()]
         return (gr.Dropdown(choices=choices), gr.Dropdown(choices=choices, value=name), panel.rules_table(store, name),
                 panel.references_table(store, name), panel.reference_pictures(store, name))
 
     def on_load(self, request: gr.Request):
-        from assistant.backends import BACKENDS
-
         can_edit = self.user(request).can_edit_knowledge
         return (_header(self.user(request)), gr.Group(visible=can_edit), gr.Button(visible=can_edit),
-                gr.Button(interactive=can_edit), gr.Dropdown(choices=["auto", *BACKENDS]))
+                gr.Button(interactive=can_edit))
 
     @staticmethod
     def pick_rule(table, evt: gr.SelectData):
@@ -239,7 +240,7 @@ def build_app(settings) -> gr.Blocks:
         turn.then(*show, **QUIET)  # a rule taught in the chat appears in the panel at once
         chat.new_chat.click(on.clear, [conv], [chat.chatbot, conv], api_name="new_conversation")
         chat.chatbot.clear(on.clear, [conv], [chat.chatbot, conv], **PRIVATE)  # the chat's own bin icon
-        demo.load(on.on_load, None, [header, kb.editor, kb.add_reference, prefs.apply, prefs.backend], **PRIVATE)
+        demo.load(on.on_load, None, [header, kb.editor, kb.add_reference, prefs.apply], **PRIVATE)
         demo.load(*show, **QUIET)
         kb.refresh.click(*show, api_name="knowledge")
         kb.kb_class.input(*show, **QUIET)

@@ -1,7 +1,9 @@
-"""The agent loop: send a request, run the tools the model asks for, send their results, repeat.
+"""The agent: build the request, send it, run the tools the model asks for, send their results,
+repeat; for an analysis, read the verdict from the answer (asking once more when it is unreadable).
 
-It is a generator of Events (tool step started / finished with its duration, streamed text) whose
-return value is the final ModelReply, so callers write `reply = yield from run(...)`.
+`run` and `ask_for_verdict` are generators of Events (tool step started / finished with its
+duration, streamed text) whose return value is the result, so callers write
+`reply = yield from run(...)`.
 """
 
 from __future__ import annotations
@@ -10,12 +12,37 @@ import queue
 import threading
 from collections.abc import Iterator
 
+from assistant import prompts
 from assistant.backends.base import Backend, EncodedImage, Message, ModelReply, ModelRequest
 from assistant.events import Event, new_step_id
-from tools.agent.registry import call_tool
+from assistant.verdict import read_answer
+from tools.agent import knowledge_tools, render_tools  # noqa: F401 - importing them registers the built-in tools
+from tools.agent.registry import REGISTRY, call_tool
 from tools.errors import BackendError
 
 _DONE = object()
+
+
+def request_for(backend: Backend, messages: list[Message], turn, **options) -> ModelRequest:
+    """A request with the registered tools (when the backend takes tools) and the structured turn."""
+    tools = [t.spec() for t in REGISTRY.values()] if backend.supports_tools else []
+    return ModelRequest(messages=messages, tools=tools, context=turn, **options)
+
+
+def ask_for_verdict(backend: Backend, request: ModelRequest, ctx, *, max_steps: int = 6) -> Iterator[Event]:
+    """Run the request and read its verdict JSON; one repair request quotes the parse error.
+
+    Returns (reply, answer or None, parse error or None); the request's messages hold the exchange.
+    """
+    reply = yield from run(backend, request, ctx, max_steps=max_steps)
+    answer, error = read_answer(reply.text)
+    if error is not None:
+        request.messages += [Message("assistant", [reply.text]), Message("user", [prompts.REPAIR.format(error=error)])]
+        first_usage = reply.usage
+        reply = yield from run(backend, request, ctx, max_steps=2)
+        reply.usage = {k: first_usage.get(k, 0) + reply.usage.get(k, 0) for k in {*first_usage, *reply.usage}}
+        answer, error = read_answer(reply.text)
+    return reply, answer, error
 
 
 def run(backend: Backend, request: ModelRequest, ctx, *, max_steps: int = 6, stream: bool = False,

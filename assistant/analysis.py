@@ -7,7 +7,8 @@ from typing import Literal
 
 from assistant import prompts
 from assistant.backends.base import EncodedImage, Message
-from assistant.prompts import Strategy, fence
+from assistant.prompts import Strategy
+from tools.agent.fence import fence, rule_lines
 
 
 @dataclass
@@ -45,7 +46,7 @@ def analysis_messages(turn: TurnContext, images: PromptImages) -> list[Message]:
     if strategy.uses("class") and name:
         parts.append(prompts.CLASS.format(class_name=name))
     if strategy.uses("rules") and name:
-        block = prompts.rules_block(turn.rules)
+        block = rule_lines(turn.rules)
         parts.append(prompts.RULES.format(class_name=name, rules=block) if block else prompts.NO_RULES.format(class_name=name))
     if strategy.uses("reference"):
         parts += _reference_parts(images.references, name or "object")

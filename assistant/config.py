@@ -2,7 +2,9 @@
 
 The config file is TOML (`ANOMALY_CHAT_CONFIG`, else `<home>/config.toml`); unknown keys are
 rejected so that a typo does not silently fall back to a default. Keys are held as `Secret`, whose
-repr never shows the value.
+repr never shows the value. The backends' own settings (their keys and base URLs, with their
+environment variables) are declared by each backend (assistant/backends/registry.py) and read here
+like every other setting: `settings.openai_api_key`.
 """
 
 from __future__ import annotations
@@ -23,11 +25,6 @@ ENV_VARS = {
     "model": "ANOMALY_CHAT_MODEL",
     "embedding_model_path": "ANOMALY_CHAT_EMBEDDING_MODEL",
     "users_file": "ANOMALY_CHAT_USERS",
-}
-KEY_ENV_VARS = {
-    "openai_api_key": ("OPENAI_API_KEY",),
-    "openai_base_url": ("OPENAI_BASE_URL",),
-    "gemini_api_key": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
 }
 
 
@@ -51,12 +48,8 @@ class Secret(str):
 class Settings:
     home: Path = field(default_factory=lambda: Path(user_data_dir("anomaly-chat", appauthor=False)))
     chroma_url: str | None = None
-    backend: str = "auto"  # auto: openai/gemini when a key or base URL is set, else offline
+    backend: str = "auto"  # auto: the first backend whose key or base URL is set, else offline
     model: str | None = None
-    openai_api_key: Secret | None = field(default=None, repr=False)
-    openai_base_url: str | None = None
-    gemini_api_key: Secret | None = field(default=None, repr=False)
-    gemini_base_url: str | None = None
     embedding_model_path: str | None = None
     strategy: str = "rules+reference+expert"
     references: int = 1
@@ -67,6 +60,16 @@ class Settings:
     max_retries: int = 3
     agent_max_steps: int = 6
     users_file: str | None = None
+    provider: dict = field(default_factory=dict, repr=False, hash=False)  # the backends' settings, by name
+
+    def __getattr__(self, name: str):
+        if name in _provider_settings():  # e.g. settings.openai_api_key; None when not set
+            return self.__dict__.get("provider", {}).get(name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def with_provider(self, **values) -> Settings:
+        """A copy with some of the backends' settings replaced (e.g. a base URL given on the command line)."""
+        return replace(self, provider={**self.provider, **{k: _coerce(k, v) for k, v in values.items()}})
 
     @property
     def kb_dir(self) -> Path:
@@ -82,24 +85,27 @@ class Settings:
 
     def resolved_backend(self) -> str:
         """The backend to use: 'auto' picks a configured provider, else the offline one."""
-        if self.backend != "auto":
-            return self.backend
-        if self.openai_api_key or self.openai_base_url:
-            return "openai"
-        if self.gemini_api_key:
-            return "gemini"
-        return "offline"
+        from assistant.backends.registry import resolve
+
+        return resolve(self)
 
 
-_FIELDS = {f.name: f for f in fields(Settings)}
+_FIELDS = {f.name: f for f in fields(Settings) if f.name != "provider"}
+
+
+def _provider_settings() -> dict:
+    from assistant.backends.registry import provider_settings
+
+    return provider_settings()
 
 
 def _coerce(name: str, value):
     if value is None:
         return None
+    provider = _provider_settings().get(name)
+    if provider is not None:
+        return (value if isinstance(value, Secret) else Secret(str(value))) if provider.secret else str(value)
     kind = _FIELDS[name].type
-    if name.endswith("_api_key"):
-        return value if isinstance(value, Secret) else Secret(str(value))
     if name == "home":
         return Path(os.path.expanduser(str(value)))
     if kind in ("int", int):
@@ -111,12 +117,15 @@ def _coerce(name: str, value):
 
 def _from_env(env) -> dict:
     found = {name: env[var] for name, var in ENV_VARS.items() if env.get(var)}
-    for name, names in KEY_ENV_VARS.items():
-        for var in names:
-            if env.get(var):
-                found[name] = env[var]
-                break
+    for name, setting in _provider_settings().items():
+        value = next((env[var] for var in setting.env if env.get(var)), None)
+        if value:
+            found[name] = value
     return found
+
+
+def _allowed() -> set[str]:
+    return set(_FIELDS) | set(_provider_settings())
 
 
 def _from_file(path: Path) -> dict:
@@ -124,9 +133,9 @@ def _from_file(path: Path) -> dict:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise InputError(f"config file {path} cannot be read ({exc}); fix or remove it") from None
-    unknown = sorted(set(data) - set(_FIELDS))
+    unknown = sorted(set(data) - _allowed())
     if unknown:
-        raise InputError(f"config file {path} has unknown keys {unknown}; allowed: {sorted(_FIELDS)}")
+        raise InputError(f"config file {path} has unknown keys {unknown}; allowed: {sorted(_allowed())}")
     return data
 
 
@@ -135,7 +144,7 @@ def load_settings(overrides: dict | None = None, env=None) -> Settings:
     env = os.environ if env is None else env
     explicit = {k: v for k, v in (overrides or {}).items() if v is not None}
     config_arg = explicit.pop("config", None)
-    unknown = sorted(set(explicit) - set(_FIELDS))
+    unknown = sorted(set(explicit) - _allowed())
     if unknown:
         raise InputError(f"unknown settings {unknown}")
     layered = _from_env(env)
@@ -147,6 +156,8 @@ def load_settings(overrides: dict | None = None, env=None) -> Settings:
         layered.update(_from_file(config_path))
     layered.update(explicit)
     try:
-        return replace(base, **{k: _coerce(k, v) for k, v in layered.items()})
+        values = {k: _coerce(k, v) for k, v in layered.items()}
+        provider = {k: values.pop(k) for k in list(values) if k not in _FIELDS}
+        return replace(base, provider=provider, **values)
     except (TypeError, ValueError) as exc:
         raise InputError(f"bad setting: {exc}") from None

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tools.agent.registry import fence  # one fence for prompts and tool results
-
 PROMPT_VERSION = "ac-prompts-2026.11.1"
 
 PARTS = ("class", "rules", "reference", "expert")
@@ -128,8 +126,3 @@ class Strategy:
 
     def uses(self, part: str) -> bool:
         return part in self.parts
-
-
-def rules_block(rules) -> str:
-    return "\n".join(f"[{r.id}] ({r.kind}) {fence(r.text)}" for r in rules)
-

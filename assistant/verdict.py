@@ -12,6 +12,8 @@ import math
 import re
 from dataclasses import asdict, dataclass, field
 
+from assistant.prompts import PROMPT_VERSION
+
 SCORE_SOURCES = ("logprobs", "confidence", "expert", "none")
 
 
@@ -176,3 +178,37 @@ def choose_score(answer: ParsedAnswer, logprobs, expert_score: float | None) -> 
     if expert_score is not None:
         return float(expert_score), "expert"
     return (1.0 if answer.anomalous else 0.0), "none"
+
+
+def read_answer(text: str) -> tuple[ParsedAnswer | None, VerdictParseError | None]:
+    """(answer, None) when the reply holds a readable verdict, else (None, the parse error)."""
+    try:
+        return parse_answer(text), None
+    except VerdictParseError as error:
+        return None, error
+
+
+def build_verdict(turn, backend, reply, answer: ParsedAnswer | None, error: Exception | None) -> Verdict:
+    """The Verdict of an analysis turn from the model's reply: parsed, or unparsed with the error.
+
+    The score comes from choose_score; an anomalous answer without a box gets the expert's strongest region.
+    """
+    common = _common_fields(turn, backend)
+    if error is not None or answer is None:
+        return Verdict(anomalous=None, score=None, score_source="none", reasoning=reply.text[:4000], parsed=False,
+                       parse_error=str(error), usage=dict(reply.usage), **common)
+    evidence_score = turn.evidence.score if turn.evidence is not None else None
+    score, source = choose_score(answer, reply.logprobs, evidence_score)
+    location, regions = answer.location, common["regions"]
+    if not location.get("box") and answer.anomalous and regions:
+        box = regions[0].get("box")  # a series window has times, not a box
+        location = {"box": list(box) if box else None, "where": location.get("where") or regions[0]["where"]}
+    return Verdict(anomalous=answer.anomalous, score=score, score_source=source, reasoning=answer.reasoning,
+                   defect_type=answer.defect_type, location=location, rules_used=answer.rules_used,
+                   usage=dict(reply.usage), **common)
+
+
+def _common_fields(turn, backend) -> dict:
+    return {"class_name": turn.class_name, "strategy": turn.strategy.name, "backend": backend.name,
+            "model": backend.model, "prompt_version": PROMPT_VERSION, "notes": list(turn.notes),
+            "regions": turn.evidence.region_dicts() if turn.evidence is not None else []}

@@ -5,13 +5,11 @@ from __future__ import annotations
 import re
 
 from tools.errors import InputError
+from tools.vocabulary import MODALITIES, RULE_KINDS, class_key
 
-KINDS = ("normality", "defect", "logical")
-MODALITIES = ("image", "point_cloud", "series", "video")
 MAX_RULE_CHARS = 4000
 MAX_NOTE_CHARS = 1000
 MAX_NAME_CHARS = 64
-_SEPARATORS = re.compile(r"[\s\-_]+")
 _CLASS_CHARS = re.compile(r"^[^\W_]+(?:_[^\W_]+)*$")  # letters and digits joined by single underscores
 
 
@@ -19,7 +17,7 @@ def canonical_class(name: str) -> str:
     """The class name used as a key: 'Metal Nut', 'metal-nut' and 'METAL_NUT' all give 'metal_nut'."""
     if not isinstance(name, str) or not name.strip():
         raise InputError("class name is empty; give the class of the part, e.g. 'screw' or 'metal nut'")
-    key = _SEPARATORS.sub("_", name.strip().lower()).strip("_")
+    key = class_key(name)
     if not _CLASS_CHARS.match(key) or len(key) > MAX_NAME_CHARS:
         raise InputError(f"class name {name!r} is not usable; use up to {MAX_NAME_CHARS} letters, digits, "
                          "spaces, hyphens or underscores")
@@ -44,8 +42,8 @@ def rule_text(text: str) -> str:
 
 def kind(value: str) -> str:
     """A rule kind: normality (what normal looks like), defect (a known defect) or logical."""
-    if value not in KINDS:
-        raise InputError(f"rule kind {value!r} is unknown; use one of: {', '.join(KINDS)}")
+    if value not in RULE_KINDS:
+        raise InputError(f"rule kind {value!r} is unknown; use one of: {', '.join(RULE_KINDS)}")
     return value
 
 

@@ -50,14 +50,13 @@ def model_settings(home, **overrides) -> Settings:
 
 def openai_settings_for(server: FakeOpenAIServer, home, **overrides) -> Settings:
     """Settings whose OpenAI backend talks to `server` with the fake key."""
-    return model_settings(
-        home, openai_base_url=server.url + "/v1", openai_api_key=FAKE_OPENAI_KEY, **overrides
-    )
+    return model_settings(home, **{"openai_base_url": server.url + "/v1", "openai_api_key": FAKE_OPENAI_KEY,
+                                   **overrides})
 
 
 def gemini_settings_for(server: FakeGeminiServer, home, **overrides) -> Settings:
     """Settings whose Gemini backend talks to `server` with the fake key."""
-    return model_settings(home, gemini_base_url=server.url, gemini_api_key=FAKE_GEMINI_KEY, **overrides)
+    return model_settings(home, **{"gemini_base_url": server.url, "gemini_api_key": FAKE_GEMINI_KEY, **overrides})
 
 
 @pytest.fixture

@@ -135,9 +135,9 @@ def test_fake_server_run_counts_an_unreadable_reply_and_sends_only_training_refe
     oracle = OracleModel(ImageBook(mvtec, LONG_SIDE), unreadable={"capsule/test/good/001.png"})
     with FakeOpenAIServer() as server:
         server.set_default(oracle, delay=0.1)
-        settings = openai_settings_for(server, eval_home, backend="openai")
+        settings = openai_settings_for(server, eval_home, backend="openai", model="gpt-4o-mini")
         options = RunOptions(["rules+reference"], shots=1, ref_choice="first", concurrency=4, progress=False)
-        result = evaluate(load_dataset(mvtec, "mvtec"), settings, kb, options, tmp_path / "out", model="gpt-4o-mini")
+        result = evaluate(load_dataset(mvtec, "mvtec"), settings, kb, options, tmp_path / "out")
         requests = len(server.requests)
         assert server.max_in_flight > 1
     pooled = result.metrics["rules+reference"]["pooled"]

@@ -13,6 +13,8 @@ import html
 import uuid
 from pathlib import Path
 
+from tools.vocabulary import display_class
+
 BADGES = {  # label -> (text on the badge, css modifier, symbol)
     "normal": ("NORMAL", "normal", "✅"),
     "anomalous": ("ANOMALOUS", "anomalous", "⛔"),
@@ -84,7 +86,8 @@ def verdict_markdown(verdict) -> str:
         lines.append(f"*The model's reply could not be read as a verdict ({html.escape(verdict.parse_error or '')}).*")
     lines += [f"*Note: {html.escape(n)}*" for n in verdict.notes]
     model = "/".join(p for p in (verdict.backend, verdict.model) if p)
-    lines.append(f"<small>class {html.escape(verdict.class_name or 'unknown')} · strategy {verdict.strategy or '?'}"
+    shown_class = display_class(verdict.class_name) if verdict.class_name else "unknown"
+    lines.append(f"<small>class {html.escape(shown_class)} · strategy {verdict.strategy or '?'}"
                  f" · {html.escape(model)} · score from {SCORE_SOURCES.get(verdict.score_source, verdict.score_source)}"
                  "</small>")
     return "\n\n".join(lines)

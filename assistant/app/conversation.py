@@ -12,7 +12,6 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 
 from assistant.app.access import User, require_expert
@@ -58,18 +57,17 @@ class Conversation:
         self.files_dir = Path(files_root) / self.id
         self.view = ChatView(self.files_dir)
         self.session = None
-        self.backend_choice = {"name": settings.backend, "model": settings.model, "base_url": None}
+        self.backend = None  # built once per choice (the settings' one, or the person's) and passed on
 
     def ensure_session(self):
         """The Session, made on first use (opening the knowledge base is the slow part)."""
         if self.session is None:
+            from assistant.backends.registry import create_backend
             from assistant.session import Session
 
-            choice = self.backend_choice
-            self.session = Session(replace(self.settings, backend=choice["name"]), self.open_kb(),
-                                   author=self.user.name,
-                                   can_edit_knowledge=self.user.can_edit_knowledge, model=choice["model"],
-                                   base_url=choice["base_url"])
+            self.backend = self.backend or create_backend(self.settings)
+            self.session = Session(self.settings, self.open_kb(), self.backend, author=self.user.name,
+                                   can_edit_knowledge=self.user.can_edit_knowledge)
         return self.session
 
     def turn(self, text: str, files: list[str], *, class_name: str | None = None, switches=None,
@@ -121,15 +119,15 @@ class Conversation:
         return session.last_turn.class_name if session is not None and session.last_turn else None
 
     def use_backend(self, user: User, name: str, model: str | None, base_url: str | None) -> str:
-        """Switch this conversation's backend (experts only: a base URL decides where keys go)."""
-        from assistant.backends.base import create_backend
+        """Switch this conversation's backend (experts only: a base URL decides where requests go; the
+        configured key never goes to a base URL chosen here)."""
+        from assistant.backends.registry import create_backend
 
         require_expert(user, "change the backend")
-        backend = create_backend(name, replace(self.settings, backend=name), model=model or None, base_url=base_url or None)
-        self.backend_choice = {"name": name, "model": model or None, "base_url": base_url or None}
+        self.backend = create_backend(self.settings, name, model=model or None, base_url=base_url or None)
         if self.session is not None:
-            self.session.backend = backend
-        return f"Using backend **{backend.name}**, model **{backend.model}**."
+            self.session.backend = self.backend
+        return f"Using backend **{self.backend.name}**, model **{self.backend.model}**."
 
     def clear(self) -> None:
         """Start over: a new Session and an empty chat (the files of this chat are removed)."""

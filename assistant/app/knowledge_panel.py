@@ -12,10 +12,10 @@ from PIL import Image
 from assistant.app.access import User, require_expert
 from assistant.app.chat_view import IMAGE_SUFFIXES, one_line, shown_text
 from tools.errors import InputError
+from tools.vocabulary import display_class
 
 RULE_COLUMNS = ["id", "kind", "text", "author", "created_at", "active"]
 REFERENCE_COLUMNS = ["id", "modality", "note", "author", "created_at"]
-RULE_KINDS = ["normality", "defect", "logical"]
 
 
 def _when(stamp: str) -> str:
@@ -74,7 +74,7 @@ def add_rule(kb, user: User, class_name: str, text: str, kind: str) -> str:
         require_expert(user)
         rule = kb.add_rule(_need(class_name, "the class"), _need(text, "the rule text"), kind=kind or "normality",
                            author=user.name, source="expert")
-        return f"✅ Added rule `{rule.id}` to {rule.class_name}."
+        return f"✅ Added rule `{rule.id}` to {display_class(rule.class_name)}."
 
     return _guarded(action)
 
@@ -135,6 +135,6 @@ def add_query_as_reference(kb, user: User, conversation, class_name: str | None)
             view = to_image(artifact, class_name=name, cache_dir=conversation.settings.cache_dir)
         sample = kb.add_reference(name, artifact.path, modality=artifact.kind, view_image=view,
                                   note=f"added in the app from {artifact.name}", author=user.name)
-        return f"✅ Stored {artifact.name} as normal reference `{sample.id}` of {sample.class_name}."
+        return f"✅ Stored {artifact.name} as normal reference `{sample.id}` of {display_class(sample.class_name)}."
 
     return _guarded(action)

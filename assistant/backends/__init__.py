@@ -1,14 +1,17 @@
-"""Model backends; importing this package registers the built-in ones."""
+"""Model backends; importing this package registers the built-in ones.
+
+`auto` prefers the earlier of these when several are configured; each module registers its
+backend with `@register_backend` (assistant/backends/registry.py). Adding a backend: a module here
+and its name in BUILT_IN.
+"""
 
 import importlib
 
-from assistant.backends.base import BACKENDS, Backend, create_backend, register_backend
+from assistant.backends.registry import BACKENDS, create_backend, register_backend
 
-for _module in ("offline", "openai_backend", "gemini_backend"):
-    try:
-        importlib.import_module(f"assistant.backends.{_module}")
-    except ModuleNotFoundError as exc:  # a backend not built yet
-        if exc.name != f"assistant.backends.{_module}":
-            raise
+BUILT_IN = ("openai_backend", "gemini_backend", "offline")
 
-__all__ = ["BACKENDS", "Backend", "create_backend", "register_backend"]
+for _module in BUILT_IN:
+    importlib.import_module(f"assistant.backends.{_module}")
+
+__all__ = ["BACKENDS", "BUILT_IN", "create_backend", "register_backend"]

@@ -1,8 +1,10 @@
-"""What every model backend implements, and the registry that names them.
+"""What every model backend implements: the provider-neutral request and reply, and the Backend class.
 
-A backend is one small class: capability flags as class attributes and one method, `complete`,
-that sends a provider-neutral `ModelRequest` and returns a `ModelReply`. Backends register with
-`@register_backend`, so adding one is adding a module, not a branch.
+A backend is one small class: what it is (name, default model, its key and base-URL settings,
+whether it costs money, its prices) and what it can do (capability flags) as class attributes, and
+one method, `complete`, that sends a `ModelRequest` and returns a `ModelReply`. It registers with
+`@register_backend` (assistant/backends/registry.py), so adding one is adding a module, not a branch.
+Backends that call a provider over the network share assistant/backends/network.py.
 """
 
 from __future__ import annotations
@@ -10,11 +12,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
-
-from tools.errors import ConfigError
 
 Role = Literal["system", "user", "assistant", "tool"]
 
@@ -113,11 +114,39 @@ class ModelReply:
 TextSink = Callable[[str], None]
 
 
+def tool_result_text(message: Message) -> str:
+    """A tool result's text, noting any images (tool results carry text only; images follow)."""
+    text = message.text or "(no output)"
+    if message.images:
+        text += f"\n({len(message.images)} image(s) from this tool follow in the next message.)"
+    return text
+
+
+def tool_images_intro(message: Message) -> str:
+    """The text that introduces a tool's images in the user message after the tool results."""
+    return f"Images returned by the tool {message.tool_name or 'call'}:"
+
+
+@dataclass(frozen=True)
+class ProviderSetting:
+    """A setting a backend brings with it (its API key, its base URL), and where it is read from."""
+
+    name: str  # the Settings attribute and config-file key, e.g. "openai_api_key"
+    env: tuple[str, ...] = ()  # environment variables, the first one set wins
+    secret: bool = False  # held as config.Secret: never shown, logged or exported
+
+
 class Backend:
-    """Base class: set the flags, implement `complete`."""
+    """Base class: declare what the backend is and can do, implement `complete`."""
 
     name: ClassVar[str] = ""
+    label: ClassVar[str] = ""  # the provider's name in messages, e.g. "OpenAI" (default: the name)
     default_model: ClassVar[str] = ""
+    models: ClassVar[tuple[str, ...]] = ()  # well-known models, offered in the app
+    prices: ClassVar[dict[str, tuple[float, float]]] = {}  # model -> USD per 1M input, output tokens (list prices)
+    costs_money: ClassVar[bool] = False
+    key_setting: ClassVar[ProviderSetting | None] = None  # where its API key comes from, if it needs one
+    url_setting: ClassVar[ProviderSetting | None] = None  # where its base URL comes from, if it has one
     supports_images: ClassVar[bool] = True
     supports_tools: ClassVar[bool] = True
     supports_schema: ClassVar[bool] = True
@@ -129,25 +158,35 @@ class Backend:
         self.model = model or settings.model or self.default_model
         self.base_url = base_url
 
+    @classmethod
+    def provider_settings(cls) -> tuple[ProviderSetting, ...]:
+        """The settings this backend brings (key, base URL)."""
+        return tuple(s for s in (cls.key_setting, cls.url_setting) if s is not None)
+
+    @classmethod
+    def is_configured(cls, settings) -> bool:
+        """Whether the settings let it run: its key is set (a backend without a key always runs)."""
+        return cls.key_setting is None or bool(getattr(settings, cls.key_setting.name, None))
+
     def complete(self, request: ModelRequest, on_text: TextSink | None = None) -> ModelReply:
         raise NotImplementedError
 
 
-BACKENDS: dict[str, type[Backend]] = {}
+class EncodedImages:
+    """Prompt images encoded once per conversation, keyed by what they show; the oldest go first.
 
+    A follow-up turn sends the same pictures again: their PNG encoding is reused, not redone.
+    """
 
-def register_backend(cls: type[Backend]) -> type[Backend]:
-    BACKENDS[cls.name] = cls
-    return cls
+    def __init__(self, long_side: int, limit: int = 64):
+        self.long_side, self.limit = long_side, limit
+        self._encoded: OrderedDict[tuple, EncodedImage] = OrderedDict()
 
-
-def create_backend(name: str, settings, *, model: str | None = None, base_url: str | None = None) -> Backend:
-    """Instantiate a backend by name; 'auto' resolves from the settings."""
-    import assistant.backends  # noqa: F401 - registers the built-in backends
-
-    if name == "auto":
-        name = settings.resolved_backend()
-    cls = BACKENDS.get(name)
-    if cls is None:
-        raise ConfigError(f"unknown backend {name!r}; choose one of: {', '.join(sorted(BACKENDS))}")
-    return cls(settings, model=model, base_url=base_url)
+    def get(self, key, image, label: str) -> EncodedImage:
+        """The image encoded under this label, from the cache when the same key was encoded before."""
+        cached = self._encoded.get((key, label))
+        if cached is None:
+            cached = self._encoded[(key, label)] = EncodedImage.from_pil(image, label, self.long_side)
+            while len(self._encoded) > self.limit:
+                self._encoded.popitem(last=False)
+        return cached

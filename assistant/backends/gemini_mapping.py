@@ -19,8 +19,9 @@ from assistant.backends.base import (
     TextSink,
     TokenLogprob,
     ToolCall,
+    tool_images_intro,
+    tool_result_text,
 )
-from assistant.backends.openai_mapping import tool_images_intro, tool_result_text
 from assistant.backends.retry import MalformedReply
 
 GENERATED_ID = "gemini-call-"  # prefix of ids we make up for calls Gemini sent without one

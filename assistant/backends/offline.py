@@ -11,12 +11,10 @@ from __future__ import annotations
 import json
 import uuid
 
-from assistant.backends.base import Backend, ModelReply, ModelRequest, ToolCall, register_backend
+from assistant.backends.base import Backend, ModelReply, ModelRequest, ToolCall
 from assistant.backends.offline_answers import answer_follow_up, verdict_json
-from assistant.teaching import find_lesson
-
-_REFERENCE_REQUEST = ("add as reference", "add it as reference", "add this as reference", "store as reference",
-                      "save as reference", "use as reference", "add as a reference", "as a normal reference")
+from assistant.backends.registry import register_backend
+from tools.agent.consent import asked_to_store_reference, find_lesson
 
 
 @register_backend
@@ -46,14 +44,13 @@ class OfflineBackend(Backend):
 
     @staticmethod
     def _teaching_call(turn) -> ToolCall | None:
-        question = turn.question.lower()
         lesson = find_lesson(turn.question, turn.known_classes)
         if lesson is not None:
             name = lesson.class_name or turn.class_name
             if name:
                 args = {"class_name": name, "text": lesson.text, "kind": lesson.kind}
                 return ToolCall(f"call_{uuid.uuid4().hex[:8]}", "add_rule", args)
-        if turn.class_name and turn.artifact_id and any(p in question for p in _REFERENCE_REQUEST):
+        if turn.class_name and turn.artifact_id and asked_to_store_reference(turn.question):
             args = {"artifact_id": turn.artifact_id, "class_name": turn.class_name, "note": "added in chat"}
             return ToolCall(f"call_{uuid.uuid4().hex[:8]}", "add_reference", args)
         return None

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from tools.vocabulary import display_class
+
 
 def _rule_ids(turn) -> list[str]:
     return [r.id for r in turn.rules]
@@ -12,7 +14,7 @@ def _rule_ids(turn) -> list[str]:
 def _expert_reasoning(turn, report) -> str:
     evidence = turn.evidence
     refs = len(evidence.references)
-    subject = turn.class_name or "object"
+    subject = display_class(turn.class_name) if turn.class_name else "object"
     parts = [f"The vision expert compared the query {subject} patch by patch with {refs} reference normal(s)."]
     if refs:
         nearest = evidence.references[min(report.nearest_reference, refs - 1)]
@@ -43,7 +45,8 @@ def _rules_sentence(turn) -> str:
     if not turn.rules:
         return ""
     listed = "; ".join(f"[{r.id}] {r.text.rstrip('. ')}" for r in turn.rules[:4])
-    return (f" Rules for {turn.class_name or 'this input'}: {listed}. The offline backend cannot read these rules in "
+    subject = display_class(turn.class_name) if turn.class_name else "this input"
+    return (f" Rules for {subject}: {listed}. The offline backend cannot read these rules in "
             "the picture; check them where the expert points.")
 
 
@@ -140,7 +143,8 @@ def _compare(turn, verdict) -> str:
 
 def _rules(turn, verdict) -> str:
     if not turn.rules:
-        return f"No rules are stored for {turn.class_name or 'this class'}. Teach one: \"rule for {turn.class_name or 'CLASS'}: ...\"."
+        name = display_class(turn.class_name) if turn.class_name else None
+        return f"No rules are stored for {name or 'this class'}. Teach one: \"rule for {name or 'CLASS'}: ...\"."
     return "Rules used for this inspection:\n" + "\n".join(f"- [{r.id}] ({r.kind}) {r.text}" for r in turn.rules)
 
 

@@ -17,6 +17,8 @@ from assistant.backends.base import (
     TextSink,
     TokenLogprob,
     ToolCall,
+    tool_images_intro,
+    tool_result_text,
 )
 from assistant.backends.retry import MalformedReply
 
@@ -53,19 +55,6 @@ def _assistant(message: Message) -> dict:
             for c in message.tool_calls
         ]
     return out
-
-
-def tool_result_text(message: Message) -> str:
-    """A tool result's text, noting any images (tool results carry text only; images follow)."""
-    text = message.text or "(no output)"
-    if message.images:
-        text += f"\n({len(message.images)} image(s) from this tool follow in the next message.)"
-    return text
-
-
-def tool_images_intro(message: Message) -> str:
-    """The text that introduces a tool's images in the user message after the tool results."""
-    return f"Images returned by the tool {message.tool_name or 'call'}:"
 
 
 def _tool(message: Message) -> dict:

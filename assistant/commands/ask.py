@@ -8,9 +8,22 @@ from assistant.commands.common import open_kb, print_json, settings_from
 
 
 def add_backend_flags(parser) -> None:
-    parser.add_argument("--backend", choices=["auto", "offline", "openai", "gemini"], help="model backend (default: auto)")
-    parser.add_argument("--model", help="model name, e.g. gpt-4o, gemini-2.5-flash, llava")
-    parser.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://localhost:11434/v1 (Ollama)")
+    """--backend (the registered backends), --model and --base-url, for every command that runs a model."""
+    from assistant.backends.registry import AUTO, BACKENDS, backend_names
+
+    examples = ", ".join(cls.default_model for cls in BACKENDS.values() if cls.needs_network)
+    parser.add_argument("--backend", choices=[AUTO, *backend_names()], help="model backend (default: auto)")
+    parser.add_argument("--model", help=f"model name, e.g. {examples}, llava")
+    parser.add_argument("--base-url", help="the backend's server, e.g. an OpenAI-compatible one such as "
+                        "http://localhost:11434/v1 (Ollama)")
+
+
+def backend_from(args):
+    """Settings for a command's backend flags, and the backend they choose, built once."""
+    from assistant.backends.registry import create_backend, with_base_url
+
+    settings = with_base_url(settings_from(args, backend=args.backend, model=args.model), args.base_url)
+    return settings, create_backend(settings)
 
 
 def register(sub) -> None:
@@ -31,8 +44,8 @@ def register(sub) -> None:
 def make_session(args, **session_kwargs):
     from assistant.session import Session
 
-    settings = settings_from(args, backend=args.backend, model=args.model, openai_base_url=args.base_url)
-    return Session(settings, open_kb(settings), model=args.model, base_url=args.base_url, **session_kwargs)
+    settings, backend = backend_from(args)
+    return Session(settings, open_kb(settings), backend, **session_kwargs)
 
 
 def run(args) -> int:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from assistant.commands.ask import add_backend_flags
-from assistant.commands.common import open_kb, print_json, settings_from
+from assistant.commands.ask import add_backend_flags, backend_from
+from assistant.commands.common import open_kb, print_json
 from tools.errors import BackendError, InputError
 
 FORMATS = "mvtec | mvtec3d | loco | visa | folder | nab"
@@ -74,7 +74,7 @@ def run(args) -> int:
     from assistant.evaluation.runner import RunOptions
 
     _check_numbers(args)
-    settings = settings_from(args, backend=args.backend, model=args.model, openai_base_url=args.base_url)
+    settings, backend = backend_from(args)
     strategies = strategies_from(args.strategies, settings.strategy)
     dataset = load_dataset(args.dataset, args.format, _names(args.classes), limit=args.limit, seed=args.seed)
     options = RunOptions(strategies, args.shots, args.ref_choice, args.concurrency, args.rpm, args.seed,
@@ -82,8 +82,7 @@ def run(args) -> int:
     out = Path(args.out) if args.out else Path("eval-results") / f"{dataset.root.name}-{dataset.format}"
     try:
         nab_options = NabOptions(Path(args.peers) if args.peers else None, Path(args.thresholds) if args.thresholds else None)
-        result = evaluate(dataset, settings, open_kb(settings), options, out, model=args.model, base_url=args.base_url,
-                          nab_options=nab_options)
+        result = evaluate(dataset, settings, open_kb(settings), options, out, backend=backend, nab_options=nab_options)
     except BackendError as exc:
         raise BackendError(f"{exc} (the results finished so far are kept in {out / 'results.jsonl'}; "
                            "rerun the same command to resume)") from exc

@@ -5,23 +5,44 @@ Read commands take --json for machine-readable output. Bad input exits with 2 an
 
 from __future__ import annotations
 
-from tools.errors import NotFoundError
+from functools import partial
 
-KINDS = ("normality", "defect", "logical")
-MODALITIES = ("image", "point_cloud", "series", "video")
+from tools.errors import NotFoundError
+from tools.vocabulary import MODALITIES, RULE_KINDS
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("kb", help="knowledge base: classes, rules and reference normals",
                                    description="Look at and change the knowledge base.")
     commands = parser.add_subparsers(dest="kb_command", required=True, parser_class=type(parser))
-    for add in (_classes, _rules, _add_rule, _rm_rule, _deactivate_rule, _add_ref, _import_refs, _search,
-                _export, _import, _repair):
+    for add in (_classes, _rules, _add_rule,
+                partial(_one_argument, "rm-rule", "delete a rule for good", "rule_id", "ID", run_rm_rule),
+                partial(_one_argument, "deactivate-rule", "keep a rule but stop using it", "rule_id", "ID",
+                        run_deactivate_rule),
+                _add_ref, _import_refs, _search,
+                partial(_one_argument, "export", "write the whole knowledge base to one zip file", "file", "FILE",
+                        run_export),
+                _import,
+                _repair):
         add(commands)
+
+
+def _one_argument(name: str, help_text: str, argument: str, metavar: str, func, commands) -> None:
+    """A command that takes one positional argument and prints one line."""
+    parser = commands.add_parser(name, help=help_text)
+    parser.add_argument(argument, metavar=metavar)
+    parser.set_defaults(func=func)
 
 
 def _json_flag(parser) -> None:
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+
+def _provenance(parser, *, note: bool = True) -> None:
+    """--note (optional) and --author: who adds knowledge, and why."""
+    if note:
+        parser.add_argument("--note", default="")
+    parser.add_argument("--author", default="expert")
 
 
 def _classes(commands) -> None:
@@ -42,31 +63,18 @@ def _add_rule(commands) -> None:
     parser = commands.add_parser("add-rule", help="store a rule for a class")
     parser.add_argument("class_name", metavar="CLASS")
     parser.add_argument("text", metavar="TEXT")
-    parser.add_argument("--kind", choices=KINDS, default="normality")
+    parser.add_argument("--kind", choices=RULE_KINDS, default="normality")
     parser.add_argument("--modality", choices=MODALITIES, default="image")
-    parser.add_argument("--author", default="expert")
+    _provenance(parser, note=False)
     _json_flag(parser)
     parser.set_defaults(func=run_add_rule)
-
-
-def _rm_rule(commands) -> None:
-    parser = commands.add_parser("rm-rule", help="delete a rule for good")
-    parser.add_argument("rule_id", metavar="ID")
-    parser.set_defaults(func=run_rm_rule)
-
-
-def _deactivate_rule(commands) -> None:
-    parser = commands.add_parser("deactivate-rule", help="keep a rule but stop using it")
-    parser.add_argument("rule_id", metavar="ID")
-    parser.set_defaults(func=run_deactivate_rule)
 
 
 def _add_ref(commands) -> None:
     parser = commands.add_parser("add-ref", help="store files as reference normals of a class")
     parser.add_argument("class_name", metavar="CLASS")
     parser.add_argument("files", metavar="FILE", nargs="+", help="images, point clouds, series or videos")
-    parser.add_argument("--note", default="")
-    parser.add_argument("--author", default="expert")
+    _provenance(parser)
     _json_flag(parser)
     parser.set_defaults(func=run_add_ref)
 
@@ -75,8 +83,7 @@ def _import_refs(commands) -> None:
     parser = commands.add_parser("import-refs", help="store every image of a folder as reference normals")
     parser.add_argument("directory", metavar="DIR")
     parser.add_argument("--class", dest="class_name", required=True, metavar="CLASS")
-    parser.add_argument("--note", default="")
-    parser.add_argument("--author", default="expert")
+    _provenance(parser)
     _json_flag(parser)
     parser.set_defaults(func=run_import_refs)
 
@@ -88,12 +95,6 @@ def _search(commands) -> None:
     parser.add_argument("-k", type=int, default=5, help="how many rules (default 5)")
     _json_flag(parser)
     parser.set_defaults(func=run_search)
-
-
-def _export(commands) -> None:
-    parser = commands.add_parser("export", help="write the whole knowledge base to one zip file")
-    parser.add_argument("file", metavar="FILE")
-    parser.set_defaults(func=run_export)
 
 
 def _import(commands) -> None:

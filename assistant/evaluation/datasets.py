@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tools.errors import InputError
+from tools.vocabulary import class_key
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 NORMAL_DIRS = ("good", "normal", "ok")
@@ -97,16 +98,12 @@ def load_dataset(root, fmt: str, classes=None, *, limit: int | None = None, seed
     return dataset
 
 
-def _key(name: str) -> str:
-    return name.strip().lower().replace("-", "_").replace(" ", "_")
-
-
 def _only_classes(dataset: EvalSet, classes) -> EvalSet:
-    wanted = {_key(c) for c in classes}
-    unknown = sorted(wanted - {_key(c) for c in dataset.classes})
+    wanted = {class_key(c) for c in classes}
+    unknown = sorted(wanted - {class_key(c) for c in dataset.classes})
     if unknown:
         raise InputError(f"class(es) {unknown} not in the data set; it has: {', '.join(dataset.classes)}")
-    dataset.items = [i for i in dataset.items if _key(i.class_name) in wanted]
+    dataset.items = [i for i in dataset.items if class_key(i.class_name) in wanted]
     return dataset
 
 

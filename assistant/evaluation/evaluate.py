@@ -34,12 +34,14 @@ def describe_references(dataset: EvalSet, options: RunOptions) -> str:
     return f"{options.shots} per item ({options.ref_choice}) from the training normals (train/good), never from the test split"
 
 
-def evaluate(dataset: EvalSet, settings, kb, options: RunOptions, out_dir, *, model: str | None = None,
-             base_url: str | None = None, nab_options=None) -> EvaluationResult:
-    """Run what is not cached in out_dir yet, then write metrics.json/.csv, run.json, report.md and plots."""
+def evaluate(dataset: EvalSet, settings, kb, options: RunOptions, out_dir, *, backend=None,
+             nab_options=None) -> EvaluationResult:
+    """Run what is not cached in out_dir yet, then write metrics.json/.csv, run.json, report.md and plots.
+
+    `backend`: the one every analysis uses (default: the one the settings choose)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    run = EvaluationRun(dataset, settings, kb, options, out, model=model, base_url=base_url)
+    run = EvaluationRun(dataset, settings, kb, options, out, backend=backend)
     outcome = run.run()
     table = all_metrics(outcome.rows, options.strategies)
     info = run_info(dataset, options, outcome, run.cache.ignored_lines)

@@ -1,7 +1,7 @@
 """Runs every (item, strategy) of an evaluation through a Session, concurrently, resumably.
 
-Each analysis gets a fresh Session (a Session holds conversation state) on its worker thread's own
-backend; the knowledge base is shared behind a lock. Results already in results.jsonl are skipped,
+Each analysis gets a fresh Session (a Session holds conversation state); the backend, built once,
+is shared by every worker thread (backends are thread-safe) and the knowledge base behind a lock. Results already in results.jsonl are skipped,
 new ones are appended as soon as they finish, so a killed run resumes where it stopped. Retries live
 in the backends: an item that still fails with a BackendError stops the run (exit 1) after the
 analyses in flight are saved; an unreadable file is recorded as an error and counted.
@@ -116,19 +116,16 @@ class SerialKnowledge:
 class EvaluationRun:
     """One evaluation: a data set, strategies, a backend and a results directory."""
 
-    def __init__(self, dataset: EvalSet, settings, kb, options: RunOptions, out_dir: Path, *,
-                 model: str | None = None, base_url: str | None = None):
-        from assistant.backends.base import create_backend
+    def __init__(self, dataset: EvalSet, settings, kb, options: RunOptions, out_dir: Path, *, backend=None):
+        from assistant.backends.registry import create_backend
 
         self.dataset, self.settings, self.options = dataset, settings, options
         self.kb = SerialKnowledge(kb)
-        self.model_arg, self.base_url = model, base_url
-        probe = create_backend(settings.backend, settings, model=model, base_url=base_url)
-        self.backend_name, self.model = probe.name, probe.model
+        self.backend = backend or create_backend(settings)
+        self.backend_name, self.model = self.backend.name, self.backend.model
         self.cache = ResultCache(Path(out_dir) / "results.jsonl")
         self.picker = ReferencePicker(dataset, options.shots, options.ref_choice, default_view(settings.cache_dir))
         self.limiter = RateLimiter(options.requests_per_minute)
-        self._local = threading.local()
         self._series: dict[str, dict | None] = {}
         self._series_lock = threading.Lock()
 
@@ -201,19 +198,10 @@ class EvaluationRun:
             return self._record(item, strategy, references, None, time.perf_counter() - started, str(exc))
         return self._record(item, strategy, references, verdict, time.perf_counter() - started)
 
-    def _backend(self):
-        backend = getattr(self._local, "backend", None)
-        if backend is None:
-            from assistant.backends.base import create_backend
-
-            backend = self._local.backend = create_backend(self.settings.backend, self.settings,
-                                                           model=self.model_arg, base_url=self.base_url)
-        return backend
-
     def _verdict(self, item: Item, strategy: str, references: list[Path]):
         from assistant.session import Session
 
-        session = Session(self.settings, self.kb, backend=self._backend())
+        session = Session(self.settings, self.kb, backend=self.backend)
         files = [str(item.path), *(str(p) for p in references)]
         verdict = None
         for event in session.send(self.options.question, files, class_name=item.class_name, strategy=strategy,

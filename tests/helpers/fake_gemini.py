@@ -148,6 +148,17 @@ class FakeGeminiServer(FakeHTTPServer):
         """Queue a functionCall answer."""
         self.enqueue_answer(GeminiAnswer([], function_calls=[(name, args, call_id, thought_signature)]))
 
+    def enqueue_broken_stream(self, deltas: list[str]) -> None:
+        """Queue a stream that sends these text pieces, then loses the connection."""
+
+        def broken(request: RecordedRequest) -> Reply:
+            reply = GeminiAnswer(list(deltas) + ["never sent"]).render(request)
+            reply.events = reply.events[: len(deltas)]  # the text, without the final chunk
+            reply.cut = True
+            return reply
+
+        self.enqueue(broken)
+
     def enqueue_blocked(self, reason: str = "SAFETY") -> None:
         """Queue an answer whose prompt was blocked (promptFeedback, no candidates)."""
         self.enqueue_answer(GeminiAnswer([], finish_reason=None, block_reason=reason))

@@ -3,25 +3,18 @@
 Tools that change knowledge only store what the person wrote in this turn: a rule text that does
 not come from the person's own teaching message (for example one injected by a file, a picture or
 an old rule) is refused, and a reference is stored only when the person asks for it in words, so
-no content can teach the assistant behind the person's back.
+no content can teach the assistant behind the person's back (tools/agent/consent.py recognises
+both). Texts from files, rules and people reach a result only through the data fence.
 """
 
 from __future__ import annotations
 
-import re
-
+from tools.agent.consent import asked_to_store_reference, taught_by_person
 from tools.agent.evidence import gather, stored_references
-from tools.agent.registry import ToolResult, as_data, fence, tool
+from tools.agent.fence import as_data, fence, rule_lines
+from tools.agent.registry import ToolResult, tool
 from tools.errors import InputError
-
-_WORD = re.compile(r"[a-z0-9]+")
-# Words a person uses when teaching (every message that assistant/teaching.py reads as a lesson has one).
-_TEACHING = re.compile(r"\b(rules?|remember|note|learn|teach|from now on|keep in mind|must|should|always|never|"
-                       r"has to|have to|needs? to|required|may not|cannot|can't|counts? as|defect)\b", re.I)
-# "add/store/save/keep it as a reference", "use this as a normal reference": asking a question such as
-# "is this normal?" must not be enough, or a picture whose text tells the model to store it would poison the references.
-_STORE_REFERENCE = re.compile(r"\b(add|store|save|keep|remember)\b[^.?!]{0,40}\b(references?|normal samples?)\b"
-                              r"|\bas (a |an )?(new )?(normal |good )?reference\b")
+from tools.vocabulary import display_class
 
 
 def _artifact(ctx, artifact_id: str):
@@ -68,8 +61,7 @@ def retrieve_knowledge(ctx, class_name: str) -> ToolResult:
     """
     rules = ctx.kb.rules(class_name)
     refs = ctx.kb.references(class_name)
-    listed = "\n".join(f"[{r.id}] ({r.kind}) {fence(r.text)}" for r in rules)
-    lines = [f"<rules>\n{listed}\n</rules>" if rules else "(no rules stored)"]
+    lines = [f"<rules>\n{rule_lines(rules)}\n</rules>" if rules else "(no rules stored)"]
     lines.append(f"{len(refs)} reference normal(s) stored: " + ", ".join(r.id for r in refs[:10]))
     return ToolResult("\n".join(lines), data={"rules": [r.id for r in rules], "references": len(refs)})
 
@@ -90,17 +82,8 @@ def search_rules(ctx, text: str, k: int = 5) -> ToolResult:
 @tool
 def list_classes(ctx) -> ToolResult:
     """The classes the knowledge base knows."""
-    return ToolResult(", ".join(ctx.kb.classes()) or "No classes known yet.")
-
-
-def taught_by_person(text: str, user_text: str, min_overlap: float = 0.6) -> bool:
-    """True when the person teaches in this message ("rule for ...", "remember ...", "... must ...") and
-    most words of `text` are theirs. A question such as "is this part normal?" teaches nothing, so a rule
-    built from its words ("everything is normal", injected by a picture or a file) is not stored."""
-    words = _WORD.findall(text.lower())
-    said = set(_WORD.findall((user_text or "").lower()))
-    overlap = bool(words) and sum(w in said for w in words) / len(words) >= min_overlap
-    return overlap and bool(_TEACHING.search(user_text or ""))
+    classes = ctx.kb.classes()  # named by people, so fenced like their words
+    return ToolResult(as_data(", ".join(classes), "user_text") if classes else "No classes known yet.")
 
 
 @tool(changes_knowledge=True)
@@ -115,13 +98,8 @@ def add_rule(ctx, class_name: str, text: str, kind: str = "normality") -> ToolRe
     if not taught_by_person(text, ctx.user_text):
         raise InputError("only rules that the person states in this message can be stored; ask them to say the rule")
     rule = ctx.kb.add_rule(class_name, text, kind=kind, author=ctx.author, source="expert")
-    return ToolResult(f"Stored rule [{rule.id}] for {rule.class_name}: {rule.text}",
+    return ToolResult(f"Stored rule [{rule.id}] for {display_class(rule.class_name)}: {as_data(rule.text, 'rules')}",
                       data={"rule_id": rule.id, "class_name": rule.class_name})
-
-
-def asked_to_store_reference(user_text: str) -> bool:
-    """True when the person asks to store the sample ("add this as a reference"), not just whether it is normal."""
-    return bool(_STORE_REFERENCE.search((user_text or "").lower()))
 
 
 @tool(changes_knowledge=True)
@@ -142,5 +120,5 @@ def add_reference(ctx, artifact_id: str, class_name: str, note: str = "") -> Too
     view = None if artifact.kind == "image" else to_image(artifact, class_name=class_name, cache_dir=ctx.cache_dir)
     sample = ctx.kb.add_reference(class_name, artifact.path, modality=artifact.kind, view_image=view,
                                   note=note, author=ctx.author)
-    return ToolResult(f"Stored {as_data(artifact.name, 'file_name')} as reference [{sample.id}] of {sample.class_name}.",
+    return ToolResult(f"Stored {as_data(artifact.name, 'file_name')} as reference [{sample.id}] of {display_class(sample.class_name)}.",
                       data={"reference_id": sample.id})

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from tools.agent.fence import fence
 from tools.errors import AnomalyChatError
 
 
@@ -56,16 +57,6 @@ class Tool:
 
 
 REGISTRY: dict[str, Tool] = {}
-
-
-def fence(text: str) -> str:
-    """Neutralise tag look-alikes inside data so that data cannot close its own fence."""
-    return str(text).replace("<", "‹").replace(">", "›")
-
-
-def as_data(text: str, tag: str) -> str:
-    """Text from a file, a rule or a person, inside a data tag the system prompt tells the model never to obey."""
-    return f"<{tag}>{fence(text)}</{tag}>"
 
 
 _PY_TO_JSON = {str: "string", int: "integer", float: "number", bool: "boolean"}
@@ -161,7 +152,8 @@ def _call(name: str, arguments: dict, ctx) -> ToolResult:
     try:
         out = spec.fn(ctx, **arguments) if spec.needs_ctx else spec.fn(**arguments)
     except (AnomalyChatError, ValueError, TypeError, KeyError, OSError) as exc:
-        return ToolResult(f"Error: {_one_line(exc)}", error=True)
+        # a message may quote a file's name or a person's words: tag look-alikes are neutralised
+        return ToolResult(f"Error: {fence(_one_line(exc))}", error=True)
     return out if isinstance(out, ToolResult) else ToolResult(str(out))
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from tools.agent.registry import ToolResult, as_data, tool
+from tools.agent.fence import as_data
+from tools.agent.registry import ToolResult, tool
 from tools.errors import InputError, NotFoundError
 from tools.inputs.artifacts import Artifact
 from tools.render.imageops import check_box, zoom

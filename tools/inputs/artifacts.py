@@ -21,16 +21,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tools.agent.registry import as_data
+from tools.agent.fence import as_data
 from tools.errors import InputError
 from tools.inputs.base import Limits, Loaded, one_line
 from tools.inputs.cloud import read_npy, read_pcd_file, read_ply_file, read_text_cloud
 from tools.inputs.image import read_image, read_tiff
 from tools.inputs.series import read_csv, read_json, read_parquet
 from tools.inputs.video import read_video
+from tools.vocabulary import MODALITIES
 
-__all__ = ["Artifact", "Limits", "FORMATS", "KINDS", "load", "detect_format", "display_name"]
-KINDS = ("image", "point_cloud", "series", "video")
+__all__ = ["Artifact", "Limits", "FORMATS", "KINDS", "load", "detect_format", "display_name", "accepted_extensions"]
+KINDS = MODALITIES
 MAX_NAME_CHARS = 120
 _INVISIBLE = {"Cc", "Cf", "Cs", "Co", "Cn"}  # control, format (bidi overrides, zero width), surrogate, private, unassigned
 log = logging.getLogger(__name__)
@@ -89,6 +90,11 @@ FORMATS: dict[str, Format] = {
     "gif": Format("GIF animation", (".gif",), read_video),
 }
 _BY_EXTENSION = {ext: name for name, fmt in FORMATS.items() for ext in fmt.extensions}
+
+
+def accepted_extensions() -> list[str]:
+    """Every file extension a loader reads (what an upload box should accept), in FORMATS order."""
+    return list(_BY_EXTENSION)
 _TEXT_FORMATS = {"csv", "tsv", "json", "xyz"}
 # What readers raise on damaged input (numpy's .npy header parser raises tokenize.TokenError).
 READ_ERRORS = (ValueError, OSError, EOFError, IndexError, KeyError, TypeError, AttributeError, struct.error,

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from tools import vocabulary
+
 Vector = tuple[float, float, float]
 
 
@@ -122,9 +124,8 @@ def _vec(values) -> Vector:
 
 
 def class_key(class_name: str) -> str:
-    """A class name as a file-name-safe key: 'Metal Nut' -> 'metal_nut' (as knowledge/ matches names)."""
-    key = re.sub(r"[\s\-]+", "_", class_name.strip().lower())
-    key = re.sub(r"[^a-z0-9_]", "", key).strip("_")
+    """A class name as a file-name-safe key: 'Metal Nut' -> 'metal_nut' (tools.vocabulary's form, made safe)."""
+    key = re.sub(r"[^a-z0-9_]", "", vocabulary.class_key(class_name)).strip("_")
     return key or "unnamed"
 
 

@@ -1,0 +1,118 @@
+"""The analysis pipeline: plain functions of (knowledge base, settings, turn) that Session runs as steps.
+
+    load_files -> render_view -> choose_class -> retrieve_knowledge -> gather_evidence -> prompt_images
+
+then assistant.agent.ask_for_verdict. Each function reads what it needs from its arguments and
+records what it finds in the TurnContext (the class, rules, suggestions and notes), so the offline
+backend and follow-up turns see it; none keeps state of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant.analysis import PromptImages, TurnContext
+from assistant.backends.base import EncodedImage, EncodedImages
+from tools.agent.evidence import Evidence, ReferenceView, gather, stored_references, turn_references
+from tools.inputs.artifacts import Artifact, load
+from tools.vocabulary import display_class
+
+SUGGEST_MIN_SIMILARITY = 0.80
+RELATED_RULE_MIN_SIMILARITY = 0.45  # below this a rule of another class is noise, not guidance
+GENERIC_CLASS = {"series": "time_series", "video": "video"}  # seed guidance used when no class is named
+
+
+@dataclass
+class SessionRule:
+    """A rule given for one run (`ask --rule`), not stored."""
+
+    id: str
+    text: str
+    kind: str = "normality"
+    class_name: str | None = None
+
+
+def run_rules(texts) -> list[SessionRule]:
+    """The rules given for this run, numbered run-1, run-2, ..."""
+    return [SessionRule(f"run-{i}", text) for i, text in enumerate(texts, 1)]
+
+
+def load_files(files, names=None) -> list[Artifact]:
+    """Every file as an Artifact, in order; `names` are the names the person gave them (display only)."""
+    names = list(names or [])
+    return [load(Path(path), name=names[i] if i < len(names) else None) for i, path in enumerate(files)]
+
+
+def render_view(settings, artifact: Artifact, class_name: str | None):
+    """The 2-D view of an artifact that the model and the vision expert see."""
+    from tools.render.views import to_image
+
+    return to_image(artifact, class_name=class_name, cache_dir=settings.cache_dir)
+
+
+def choose_class(kb, turn: TurnContext, class_name: str | None, image) -> str | None:
+    """The class named by the person, else generic guidance for the modality, else the most similar
+    known class when it is similar enough (the suggestions are kept in the turn)."""
+    if class_name:
+        return class_name.strip()
+    if turn.modality != "image":
+        return GENERIC_CLASS.get(turn.modality)
+    turn.suggested_classes = kb.suggest_classes(image, k=3)
+    if turn.suggested_classes and turn.suggested_classes[0][1] >= SUGGEST_MIN_SIMILARITY:
+        return turn.suggested_classes[0][0]
+    turn.notes.append("The class is unknown; judged without class-specific rules.")
+    return None
+
+
+def suggestion_notice(turn: TurnContext) -> str:
+    """What the person is told about the suggested classes ('' when there were none)."""
+    if not turn.suggested_classes:
+        return ""
+    listed = ", ".join(f"{display_class(name)} ({similarity:.2f})" for name, similarity in turn.suggested_classes)
+    return f"No class given; most similar known classes: {listed}."
+
+
+def retrieve_knowledge(kb, settings, turn: TurnContext, image, extra_refs: list[Artifact], k: int) -> list[ReferenceView]:
+    """The turn's rules (the class's, else the closest by meaning) and up to k reference normals: the
+    files given with this turn first, then the stored ones nearest to the query."""
+    refs = turn_references(extra_refs, turn.class_name, settings.cache_dir)
+    if turn.class_name:
+        turn.rules = kb.rules(turn.class_name)
+        refs += stored_references(kb, turn.class_name, image, max(0, k - len(refs)), settings.cache_dir)
+        if not turn.rules:
+            turn.rules = related_rules(kb, turn.question or display_class(turn.class_name))
+            if turn.rules:
+                turn.notes.append(f"No rules stored for {display_class(turn.class_name)}; used the closest rules by meaning.")
+    elif turn.question:
+        turn.rules = related_rules(kb, turn.question)
+    if not refs and turn.strategy.uses("reference"):
+        turn.notes.append("No reference normal is stored for this class; analysed without one "
+                          "(add one with `anomaly-chat kb add-ref` or the knowledge panel).")
+    return refs
+
+
+def related_rules(kb, text: str) -> list:
+    """Rules of any class close in meaning to a text (a question, or a class without rules)."""
+    return [rule for rule, similarity in kb.search_rules(text, k=3) if similarity >= RELATED_RULE_MIN_SIMILARITY]
+
+
+def gather_evidence(kb, settings, turn: TurnContext, query: Artifact, image, refs, use_expert: bool) -> Evidence:
+    """The experts' findings for the query, with the class's expert settings; its notes join the turn's."""
+    class_settings = kb.class_settings(turn.class_name) if turn.class_name else {}
+    evidence = gather(query, image, refs, class_settings=class_settings, cache_dir=settings.cache_dir,
+                      use_expert=use_expert)
+    turn.evidence = evidence
+    turn.notes += evidence.notes
+    return evidence
+
+
+def prompt_images(encoded: EncodedImages, turn: TurnContext, query: Artifact, image, refs, evidence) -> PromptImages:
+    """The turn's pictures encoded for the model; keyed by content and class (the class fixes the
+    render camera), so a later turn that sends the same picture reuses its encoding."""
+    cls = turn.class_name
+    references = [encoded.get((r.key, cls), r.image, f"reference {i}") for i, r in enumerate(refs, 1)]
+    expert = None
+    if evidence.composite is not None:
+        expert = EncodedImage.from_pil(evidence.composite, "expert", encoded.long_side)
+    return PromptImages(encoded.get((query.sha256, cls), image, "query"), references, expert)

@@ -1,0 +1,27 @@
+"""The data fence: how text from files, rules and people reaches a model without passing for an instruction.
+
+Every such text goes into a prompt or a tool result inside one of `DATA_TAGS` (the system prompt
+names them and tells the model never to obey what they hold), with its own tag look-alikes
+neutralised so that it cannot close its fence. Prompts and tool results use these functions only.
+"""
+
+from __future__ import annotations
+
+DATA_TAGS = ("rules", "user_text", "file_name", "evidence")
+
+
+def fence(text: str) -> str:
+    """Neutralise tag look-alikes inside data so that data cannot close its own fence."""
+    return str(text).replace("<", "‹").replace(">", "›")
+
+
+def as_data(text: str, tag: str) -> str:
+    """Text from a file, a rule or a person, inside a data tag the system prompt tells the model never to obey."""
+    if tag not in DATA_TAGS:
+        raise ValueError(f"{tag!r} is not a data tag the system prompt names ({', '.join(DATA_TAGS)})")
+    return f"<{tag}>{fence(text)}</{tag}>"
+
+
+def rule_lines(rules) -> str:
+    """Rules as '[id] (kind) text' lines, each text fenced (for inside a <rules> block)."""
+    return "\n".join(f"[{r.id}] ({r.kind}) {fence(r.text)}" for r in rules)

@@ -1,14 +1,16 @@
 """Settings in one place: explicit argument > config file > environment > default.
 
 The config file is TOML (`ANOMALY_CHAT_CONFIG`, else `<home>/config.toml`); unknown keys are
-rejected so that a typo does not silently fall back to a default. Keys are held as `Secret`, whose
-repr never shows the value. The backends' own settings (their keys and base URLs, with their
-environment variables) are declared by each backend (assistant/backends/registry.py) and read here
-like every other setting: `settings.openai_api_key`.
+rejected so that a typo does not silently fall back to a default. Keys are held as `Secret`, which is
+not a string and shows itself as *** however it is formatted; `reveal()` is its one way out. The
+backends' own settings (their keys and base URLs, with their environment variables) are declared by
+each backend (assistant/backends/registry.py) and read here like every other setting:
+`settings.openai_api_key`.
 """
 
 from __future__ import annotations
 
+import hmac
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
@@ -28,8 +30,19 @@ ENV_VARS = {
 }
 
 
-class Secret(str):
-    """A string that hides itself in str/repr/format (so in logs, f-strings and %-formatting too)."""
+class Secret:
+    """An API key that is not a string: it shows itself as *** (str, repr, f-strings, %-formatting, so logs
+    too), refuses to be joined to text, JSON-encoded, encoded or pickled, and `reveal()` is its one way
+    out, called only where the key really goes (the SDK client of its configured endpoint)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        object.__setattr__(self, "_value", value.reveal() if isinstance(value, Secret) else str(value))
+
+    def reveal(self) -> str:
+        """The key itself: only for the client that sends it to its configured endpoint."""
+        return self._value
 
     def __repr__(self) -> str:
         return "Secret('***')"
@@ -40,8 +53,31 @@ class Secret(str):
     def __format__(self, spec: str) -> str:
         return "***"
 
-    def reveal(self) -> str:
-        return str.__str__(self)
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Secret) and hmac.compare_digest(self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash((Secret, self._value))
+
+    def __add__(self, other):
+        raise TypeError("a Secret cannot be joined to text; call reveal() where the key is really sent")
+
+    __radd__ = __add__
+
+    def __setattr__(self, name, value):
+        raise AttributeError("a Secret cannot be changed")
+
+    def __copy__(self) -> Secret:
+        return self  # immutable: copies of settings share it
+
+    def __deepcopy__(self, memo) -> Secret:
+        return self
+
+    def __reduce__(self):
+        raise TypeError("a Secret cannot be pickled")
 
 
 @dataclass(frozen=True)

@@ -149,3 +149,104 @@ def test_the_app_page_never_holds_the_key(key_in_environment, tmp_path):
     demo = ui.build_app(settings)
     page = json.dumps(demo.get_config_file(), default=str, ensure_ascii=False)
     assert "OpenAI key: set ✓" in page and find_canary([], [page, repr(settings), str(settings)]) == []
+
+
+# -- the Secret type: not a string, one explicit way out -------------------------------------------
+def test_a_secret_is_not_a_string_and_reveal_is_its_only_way_out():
+    from assistant.config import Secret
+
+    key = Secret(CANARY)
+    assert not isinstance(key, str) and key.reveal() == CANARY
+    assert bool(key) and not Secret("")
+
+
+@pytest.mark.parametrize("show", [str, repr, lambda k: f"{k}", lambda k: f"{k!r}", lambda k: f"{k:>40}",
+                                  lambda k: "{}".format(k), lambda k: "%s %r" % (k, k),
+                                  lambda k: json.dumps({"key": k}, default=str), lambda k: str([k, {"k": k}])],
+                         ids=["str", "repr", "f-string", "f-string !r", "f-string spec", "format", "percent",
+                              "json default=str", "inside containers"])
+def test_a_secret_masks_itself_however_it_is_formatted(show):
+    from assistant.config import Secret
+
+    shown = show(Secret(CANARY))
+    assert CANARY not in shown and "***" in shown
+
+
+@pytest.mark.parametrize("leak", [lambda k: json.dumps({"key": k}), lambda k: "Bearer " + k, lambda k: k + "x",
+                                  lambda k: "".join(["Bearer ", k]), lambda k: __import__("pickle").dumps(k),
+                                  lambda k: "sk-x".replace("x", k), lambda k: k.encode()],
+                         ids=["json.dumps", "str + secret", "secret + str", "join", "pickle", "as a str argument",
+                              "encode"])
+def test_a_secret_refuses_to_become_text_by_accident(leak):
+    from assistant.config import Secret
+
+    with pytest.raises((TypeError, AttributeError)):
+        leak(Secret(CANARY))
+
+
+def test_a_secret_in_a_log_record_is_masked(caplog):
+    from assistant.config import Secret
+
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("anomaly-chat.test").debug("key %s, %r, %d chars", Secret(CANARY), Secret(CANARY), 3)
+    assert find_canary([], _logs(caplog)) == [] and "***" in _logs(caplog)[0]
+
+
+def test_settings_dumped_as_json_never_hold_the_key(tmp_path):
+    import dataclasses
+
+    settings = load_settings({"home": str(tmp_path), "openai_api_key": CANARY, "gemini_api_key": CANARY}, env={})
+    dumped = json.dumps(dataclasses.asdict(settings), default=str)
+    assert find_canary([], [dumped, repr(settings), str(settings), f"{settings}"]) == []
+
+
+# -- more paths: the terminal chat's transcript, a Gemini key, a successful conversation at DEBUG -------
+def test_cli_chat_transcript_never_shows_the_key(key_in_environment, tmp_path, picture, capsys, caplog, monkeypatch):
+    import io
+    import sys
+
+    lines = [f"/file {picture} is anything wrong?", "why?", "remember that the widget is always blue", "/quit"]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(lines) + "\n"))
+    assert main(["--home", str(tmp_path / "home"), "--debug", "chat", "--class", "widget"]) == 0
+    _echoing_errors(key_in_environment)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("why?\n/quit\n"))
+    assert main(["--home", str(tmp_path / "home"), "--debug", "chat"]) == 0
+    out, err = capsys.readouterr()
+    assert "error:" in out and _key_was_sent(key_in_environment)
+    assert find_canary([tmp_path], [out, err, *_logs(caplog)]) == []
+
+
+def test_gemini_key_never_shows_in_output_logs_or_errors(monkeypatch, gemini_server, tmp_path, picture, capsys,
+                                                         caplog, fast_backoff):
+    from tests.helpers.fake_gemini import error_body as google_error
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "config.toml").write_text(f'gemini_base_url = "{gemini_server.url}"\n')
+    monkeypatch.setenv("GEMINI_API_KEY", CANARY)
+    caplog.set_level(logging.DEBUG)
+    ok = main(["--home", str(home), "--debug", "ask", str(picture), "--class", "widget", "--backend", "gemini",
+               "--json"])
+    failed = []
+    for statuses in ((401,), (500, 500, 500, 500)):
+        for status in statuses:
+            gemini_server.enqueue_json(google_error(status, f"API key not valid: {CANARY}"), status)
+        failed.append(main(["--home", str(home), "--debug", "ask", str(picture), "--class", "widget",
+                            "--backend", "gemini"]))
+    out, err = capsys.readouterr()
+    assert (ok, failed, gemini_server.pending) == (0, [2, 1], 0) and any(r.credential_is("x-goog-api-key", CANARY) for r in gemini_server.requests)
+    assert find_canary([tmp_path], [out, err, *_logs(caplog)]) == []
+
+
+def test_a_successful_chat_in_the_app_logs_nothing_of_the_key_at_debug(key_in_environment, tmp_path, picture,
+                                                                        caplog):
+    from knowledge.store import KnowledgeBase
+
+    settings = load_settings({"home": str(tmp_path / "home")})
+    kb = KnowledgeBase.open(settings.kb_dir)
+    conversation = Conversation(settings, SINGLE_USER, lambda: kb, tmp_path / "chat-files")
+    *_, first = conversation.turn("is anything wrong?", [str(picture)], class_name="widget")
+    *_, second = conversation.turn("why?", [])
+    kb.close()
+    assert "⚠️" not in json.dumps(second) and _key_was_sent(key_in_environment)
+    assert find_canary([tmp_path], [json.dumps(first + second, default=str), *_logs(caplog)]) == []

@@ -55,7 +55,7 @@ class GeminiBackend(NetworkBackend):
         from google.genai import types
 
         options = types.HttpOptions(base_url=self.base_url, timeout=int(self.settings.request_timeout_s * 1000))
-        return genai.Client(api_key=self._key, vertexai=False, http_options=options)
+        return genai.Client(api_key=self._key.reveal(), vertexai=False, http_options=options)
 
     def prepare(self, request: ModelRequest):
         from assistant.backends.gemini_mapping import to_contents

@@ -26,6 +26,7 @@ from assistant.backends.retry import (
     status_failure,
     transport_failure,
 )
+from assistant.config import Secret
 from tools.errors import BackendError, ConfigError
 
 PLACEHOLDER_KEY = "not-needed"  # what a server that is not the provider's own gets instead of a key
@@ -59,16 +60,17 @@ class NetworkBackend(Backend):
         configured = getattr(settings, cls.url_setting.name, None) if cls.url_setting else None
         return (configured or cls.default_url).rstrip("/")
 
-    def key_for(self, settings, base_url: str) -> str:
+    def key_for(self, settings, base_url: str) -> Secret:
         """The key policy, the same for every provider: the configured key goes only to the configured
         endpoint; a base URL chosen at run time (e.g. in the app) gets a placeholder, and the
-        provider's own cloud without a key is a configuration error."""
+        provider's own cloud without a key is a configuration error. The key stays a Secret until
+        `connect` hands it to the SDK client."""
         key = getattr(settings, self.key_setting.name, None) if self.key_setting else None
         if key and base_url == self.configured_url(settings):
-            return key.reveal()
+            return key
         if self._is_cloud(base_url):
             raise ConfigError(self._missing_key())
-        return PLACEHOLDER_KEY
+        return Secret(PLACEHOLDER_KEY)
 
     def _is_cloud(self, base_url: str) -> bool:
         host = (urlsplit(base_url).hostname or "").lower()
@@ -85,7 +87,7 @@ class NetworkBackend(Backend):
 
     # -- the hooks a provider implements ----------------------------------------------------------------
     def connect(self) -> Any:
-        """The provider's SDK client for self.base_url and self._key."""
+        """The provider's SDK client for self.base_url and self._key (revealed here, and only here)."""
         raise NotImplementedError
 
     def prepare(self, request: ModelRequest) -> Any:

@@ -75,7 +75,7 @@ class OpenAIBackend(NetworkBackend):
     def connect(self):
         import openai
 
-        return openai.OpenAI(api_key=self._key, base_url=self.base_url, timeout=self.settings.request_timeout_s,
+        return openai.OpenAI(api_key=self._key.reveal(), base_url=self.base_url, timeout=self.settings.request_timeout_s,
                              max_retries=0)
 
     def prepare(self, request: ModelRequest) -> list[dict]:

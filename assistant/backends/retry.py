@@ -20,9 +20,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from tools.errors import BackendError
+
+if TYPE_CHECKING:
+    from assistant.config import Secret
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +94,7 @@ def connection_failure(host: str) -> TransientError:
     return TransientError(f"cannot connect to {host}", "check the base URL and that the server is running")
 
 
-def malformed_failure(host: str, exc: BaseException, secrets: Iterable[str]) -> TransientError:
+def malformed_failure(host: str, exc: BaseException, secrets: Iterable[Secret]) -> TransientError:
     """The TransientError for a 200 reply that is not valid JSON or not a usable completion."""
     return TransientError(
         f"malformed reply from {host} ({one_line(exc, secrets, 80)})",
@@ -109,12 +112,12 @@ def status_failure(status: int, host: str, message: str, retry_after: float | No
     return TransientError(f"HTTP {status} from {host}{detail}", advice, retry_after=retry_after)
 
 
-def one_line(text: object, secrets: Iterable[str] = (), limit: int = 240) -> str:
+def one_line(text: object, secrets: Iterable[Secret] = (), limit: int = 240) -> str:
     """A server message made safe for an error: one line, secrets and key-like strings masked, short."""
     line = " ".join(str(text).split())
     for secret in secrets:
         if secret:
-            line = line.replace(secret, "***")
+            line = line.replace(secret.reveal(), "***")
     line = _KEY_LIKE.sub("***", line)
     return line if len(line) <= limit else line[: limit - 1] + "…"
 

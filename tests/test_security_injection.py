@@ -174,3 +174,20 @@ def test_chat_escapes_html_in_the_persons_own_message(tmp_path):
     view = ChatView(tmp_path)
     view.add_user(HTML, [], [])
     assert _all_text(view) == '&lt;img src=x onerror="alert(1)"&gt;&lt;script&gt;alert(2)&lt;/script&gt;'
+
+
+# -- the chat shows Markdown images and links from people, models and files as text ---------------------
+MARKDOWN = ("![x](http://evil.test/?d=1) ![y][p]\n\n[p]: http://evil.test/r.png [a](https://evil.test) "
+            "<http://evil.test/auto> www.evil.test spy@evil.test \\![z](http://evil.test/escaped)")
+LIVE_MARKDOWN = re.compile(r"(?<!\\)[\[\]@]|://|www\.")  # brackets or @ not escaped, autolinks (escaped \\ removed first)
+
+
+@pytest.mark.parametrize("event", [Event("answer", text=MARKDOWN), Event("text", text=MARKDOWN),
+                                   Event("error", text=MARKDOWN), Event("notice", text=MARKDOWN),
+                                   Event("step", title=f"🛠️ {MARKDOWN}", text=MARKDOWN)],
+                         ids=["answer", "streamed", "error", "notice", "step"])
+def test_chat_shows_markdown_images_and_links_from_the_model_and_tools_as_text(tmp_path, event):
+    view = ChatView(tmp_path)
+    view.apply(event)
+    shown = _all_text(view) + " ".join(m.get("metadata", {}).get("title", "") for m in view.messages)
+    assert "evil.test" in shown and not LIVE_MARKDOWN.search(shown.replace("\\\\", ""))

@@ -3,13 +3,15 @@
 `ChatView` keeps the chat's messages as Gradio message dicts (role, content, metadata) and updates
 them event by event, so the UI only has to show `view.messages` after each event. Pictures (the
 rendered view, the reference | query | heatmap composite) are written as PNG files into the
-conversation's own folder, which lies in the app's temp area. Text from people, models and files is
-HTML-escaped before it reaches the chat (`shown_text`). Nothing here imports Gradio.
+conversation's own folder, which lies in the app's temp area. Text from people, models, tools and files
+reaches the chat only through `shown_text`: HTML escaped, Markdown images and links shown as text.
+Nothing here imports Gradio.
 """
 
 from __future__ import annotations
 
 import html
+import re
 import uuid
 from pathlib import Path
 
@@ -25,11 +27,20 @@ SCORE_SOURCES = {"logprobs": "the model's token probabilities", "confidence": "t
                  "expert": "the vision expert", "none": "no continuous score"}
 IMAGE_CAPTIONS = {"evidence": "reference | query | heatmap (red = far from normal)", "view": "rendered view"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif"}
+_MARKDOWN_LINK_CHARACTERS = re.compile(r"[\\\[\]@]")  # what Markdown builds links and images from
+_AUTOLINK = re.compile(r"://|\bwww\.", re.I)  # what GFM turns into a link without brackets
 
 
 def shown_text(text: str) -> str:
-    """Text from a person, a model or a file as it goes into the chat: HTML in it is shown, never run."""
-    return html.escape(str(text), quote=False)
+    """Text from a person, a model, a tool or a file as it goes into the chat: shown, never run or followed.
+
+    The chat renders Markdown, so escaping HTML is not enough: `![](http://host/?d=...)` would make the
+    browser fetch a URL and `[here](http://host)` would be a link. Backslashes, brackets and `@` are
+    escaped and `://` and `www.` broken with Markdown escapes, so images, links (inline, reference,
+    bare and e-mail autolinks) read as the text they are. Inside a code span the escapes show.
+    """
+    escaped = _MARKDOWN_LINK_CHARACTERS.sub(r"\\\g<0>", html.escape(str(text), quote=False))
+    return _AUTOLINK.sub(lambda m: ":\\/\\/" if m.group() == "://" else m.group()[:3] + "\\.", escaped)
 
 
 def one_line(text: str, limit: int = 300) -> str:
@@ -72,24 +83,25 @@ def location_text(location: dict) -> str:
 
 
 def verdict_markdown(verdict) -> str:
-    """The verdict message: badge, location, reasoning, rules, and what produced it."""
+    """The verdict message: badge, location, reasoning, rules, and what produced it (every text from the
+    model or the knowledge base through `shown_text`)."""
     lines = [badge_html(verdict)]
     where = location_text(verdict.location)
     if where and verdict.anomalous:
-        lines.append(f"**Where:** {html.escape(where)}")
+        lines.append(f"**Where:** {shown_text(where)}")
     if verdict.defect_type and verdict.defect_type != "none" and verdict.anomalous:
-        lines.append(f"**Defect:** {html.escape(verdict.defect_type)}")
-    lines.append(f"**Why:** {html.escape(verdict.reasoning or 'no reasoning given')}")
+        lines.append(f"**Defect:** {shown_text(verdict.defect_type)}")
+    lines.append(f"**Why:** {shown_text(verdict.reasoning or 'no reasoning given')}")
     if verdict.rules_used:
-        lines.append("**Rules used:** " + ", ".join(f"`{html.escape(r)}`" for r in verdict.rules_used))
+        lines.append("**Rules used:** " + ", ".join(shown_text(r) for r in verdict.rules_used))
     if not verdict.parsed:
-        lines.append(f"*The model's reply could not be read as a verdict ({html.escape(verdict.parse_error or '')}).*")
-    lines += [f"*Note: {html.escape(n)}*" for n in verdict.notes]
+        lines.append(f"*The model's reply could not be read as a verdict ({shown_text(verdict.parse_error or '')}).*")
+    lines += [f"*Note: {shown_text(n)}*" for n in verdict.notes]
     model = "/".join(p for p in (verdict.backend, verdict.model) if p)
     shown_class = display_class(verdict.class_name) if verdict.class_name else "unknown"
-    lines.append(f"<small>class {html.escape(shown_class)} · strategy {verdict.strategy or '?'}"
-                 f" · {html.escape(model)} · score from {SCORE_SOURCES.get(verdict.score_source, verdict.score_source)}"
-                 "</small>")
+    lines.append(f"<small>class {shown_text(shown_class)} · strategy {shown_text(verdict.strategy or '?')}"
+                 f" · {shown_text(model)} · score from "
+                 f"{shown_text(SCORE_SOURCES.get(verdict.score_source, verdict.score_source))}</small>")
     return "\n\n".join(lines)
 
 
@@ -101,6 +113,7 @@ class ChatView:
         self.messages: list[dict] = []
         self._steps: dict[str, dict] = {}
         self._streaming: dict | None = None
+        self._streamed = ""  # the raw text streamed so far: neutralised whole, as a link may span two pieces
 
     def add_user(self, text: str, files: list[str], names: list[str]) -> None:
         self.messages.append(user_message(text, files, names))
@@ -126,13 +139,14 @@ class ChatView:
     def _on_step(self, event) -> None:
         message = self._steps.get(event.step_id)
         if message is None:
-            message = {"role": "assistant", "content": "", "metadata": {"title": event.title, "id": event.step_id}}
+            message = {"role": "assistant", "content": "", "metadata": {"title": shown_text(event.title),
+                                                                         "id": event.step_id}}
             self._steps[event.step_id] = message
             self.messages.append(message)
         meta = message["metadata"]
         meta["status"] = "pending" if event.status == "pending" else "done"
         if event.status == "error":
-            meta["title"] = f"{event.title} — failed"
+            meta["title"] = f"{shown_text(event.title)} — failed"
         if event.status != "pending":
             meta["duration"] = round(event.duration_s, 2)
             self._steps.pop(event.step_id, None)
@@ -142,9 +156,10 @@ class ChatView:
 
     def _on_text(self, event) -> None:
         if self._streaming is None:
-            self._streaming = {"role": "assistant", "content": ""}
+            self._streaming, self._streamed = {"role": "assistant", "content": ""}, ""
             self.messages.append(self._streaming)
-        self._streaming["content"] += shown_text(event.text)
+        self._streamed += event.text
+        self._streaming["content"] = shown_text(self._streamed)
 
     def _on_answer(self, event) -> None:
         if self._streaming is not None:

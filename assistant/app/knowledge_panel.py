@@ -135,6 +135,6 @@ def add_query_as_reference(kb, user: User, conversation, class_name: str | None)
             view = to_image(artifact, class_name=name, cache_dir=conversation.settings.cache_dir)
         sample = kb.add_reference(name, artifact.path, modality=artifact.kind, view_image=view,
                                   note=f"added in the app from {artifact.name}", author=user.name)
-        return f"✅ Stored {artifact.name} as normal reference `{sample.id}` of {display_class(sample.class_name)}."
+        return f"✅ Stored {shown_text(artifact.name)} as normal reference `{sample.id}` of {display_class(sample.class_name)}."
 
     return _guarded(action)

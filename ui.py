@@ -8,6 +8,7 @@ blocks, and `python ui.py [--host H] [--port P]` runs it from a checkout.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import threading
 from pathlib import Path
@@ -22,9 +23,11 @@ from assistant.app.chat_view import one_line, shown_text
 from assistant.app.conversation import PROMPT_SWITCHES, Conversation, switches_for
 from assistant.backends.registry import AUTO, BACKENDS, configured_base_url, keys_status
 from assistant.commands.common import open_kb
+from tools.errors import InputError
 from tools.inputs.artifacts import accepted_extensions
 from tools.vocabulary import RULE_KINDS, display_class
 
+log = logging.getLogger(__name__)
 FILE_TYPES = accepted_extensions()  # what the loaders read, from their format table
 CSS = """
 .verdict-badge {display:inline-block; padding:5px 14px; border-radius:999px; font-weight:700;
@@ -137,7 +140,9 @@ def _settings_tab(settings) -> SimpleNamespace:
                               info="auto: a configured provider, else the built-in offline backend")
         model = gr.Textbox(value=settings.model or "", label="Model (empty: the backend's default)",
                            info="e.g. " + ", ".join(m for cls in BACKENDS.values() for m in cls.models[:2]))
-        base_url = gr.Textbox(value=configured_base_url(settings) or "", label="Base URL (e.g. an OpenAI-compatible server)")
+        base_url = gr.Textbox(value=configured_base_url(settings) or "", label="Base URL (e.g. an OpenAI-compatible server)",
+                              info="http(s) only, no password in it; the configured API key is never sent to a "
+                                   "base URL typed here (experts only)")
         gr.Markdown(_keys_status(settings))
         apply = gr.Button("Apply to this conversation")
         status = gr.Markdown()
@@ -215,9 +220,12 @@ class Handlers:
     def use_backend(self, name, model, base_url, conv, request: gr.Request):
         conv = self.conversation(conv, request)
         try:
-            return conv.use_backend(self.user(request), name, model.strip(), base_url.strip()), conv
-        except Exception as exc:  # noqa: BLE001 - a bad setting is one line in the panel
+            return conv.use_backend(self.user(request), name, (model or "").strip(), (base_url or "").strip()), conv
+        except InputError as exc:  # a refused or bad setting is one line in the panel
             return f"⚠️ {shown_text(one_line(str(exc)))}", conv
+        except Exception as exc:  # noqa: BLE001 - never a traceback or an SDK's text in the page; the log has it
+            log.exception("backend switch failed in conversation %s", conv.id)
+            return f"⚠️ the backend could not be switched ({type(exc).__name__}); see the server log", conv
 
 
 def build_app(settings) -> gr.Blocks:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from assistant.app.access import User, require_expert
-from assistant.app.chat_view import ChatView
+from assistant.app.chat_view import ChatView, one_line, shown_text
 from assistant.events import Event, new_step_id
 from assistant.prompts import PARTS, Strategy
 from tools.errors import BackendError, InputError
@@ -119,15 +119,24 @@ class Conversation:
         return session.last_turn.class_name if session is not None and session.last_turn else None
 
     def use_backend(self, user: User, name: str, model: str | None, base_url: str | None) -> str:
-        """Switch this conversation's backend (experts only: a base URL decides where requests go; the
-        configured key never goes to a base URL chosen here)."""
+        """Switch this conversation's backend (experts only: a base URL decides where requests go, and is
+        checked by the registry; the configured key never goes to a base URL chosen here). Every change
+        and every refusal is logged with its author; a URL is logged without password, query or fragment."""
         from assistant.backends.registry import create_backend
+        from assistant.backends.urls import shown_url
 
-        require_expert(user, "change the backend")
-        self.backend = create_backend(self.settings, name, model=model or None, base_url=base_url or None)
+        try:
+            require_expert(user, "change the backend")
+            self.backend = create_backend(self.settings, name, model=model or None, base_url=base_url or None)
+        except InputError as exc:
+            log.warning("backend change refused for %s (%s) in conversation %s: %s", user.name, user.role, self.id,
+                        one_line(str(exc)))
+            raise
         if self.session is not None:
             self.session.backend = self.backend
-        return f"Using backend **{self.backend.name}**, model **{self.backend.model}**."
+        log.info("%s (%s) set conversation %s to backend %s, model %s, base URL %s", user.name, user.role, self.id,
+                 self.backend.name, self.backend.model, shown_url(getattr(self.backend, "base_url", None)))
+        return f"Using backend **{self.backend.name}**, model **{shown_text(self.backend.model)}**."
 
     def clear(self) -> None:
         """Start over: a new Session and an empty chat (the files of this chat are removed)."""

@@ -26,6 +26,7 @@ from assistant.backends.retry import (
     status_failure,
     transport_failure,
 )
+from assistant.backends.urls import shown_host
 from assistant.config import Secret
 from tools.errors import BackendError, ConfigError
 
@@ -48,7 +49,7 @@ class NetworkBackend(Backend):
     def __init__(self, settings, *, model: str | None = None, base_url: str | None = None):
         super().__init__(settings, model=model)
         self.base_url = (base_url or self.configured_url(settings)).rstrip("/")
-        self.host = urlsplit(self.base_url).netloc or self.base_url
+        self.host = shown_host(self.base_url)
         self._key = self.key_for(settings, self.base_url)
         self.features = FeatureSwitch()
         self._client = self.connect()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from assistant.backends.base import Backend, ProviderSetting
+from assistant.backends.urls import check_base_url
 from tools.errors import ConfigError
 
 BACKENDS: dict[str, type[Backend]] = {}  # in registration order: `auto` prefers the earlier ones
@@ -85,10 +86,12 @@ def create_backend(settings, name: str | None = None, *, model: str | None = Non
                    base_url: str | None = None) -> Backend:
     """Build the backend `name` (default: the one the settings choose; `auto` resolved).
 
-    A `base_url` given here is chosen at run time (e.g. in the app): the backend's key does not go there.
+    A `base_url` given here is chosen at run time (e.g. in the app): it must pass `urls.check_base_url`
+    (ConfigError otherwise), and the backend's key does not go there.
     """
     chosen = replace(settings, backend=name) if name else settings
-    return backend_class(resolve(chosen))(chosen, model=model, base_url=base_url)
+    cls = backend_class(resolve(chosen))
+    return cls(chosen, model=model, base_url=check_base_url(base_url) if base_url else None)
 
 
 def costs_money(name: str) -> bool:

@@ -4,8 +4,10 @@ from tools.agent.consent import (
     asked_to_store_reference,
     find_lesson,
     is_teaching,
+    class_refusal,
     match_class,
     taught_by_person,
+    words_refusal,
 )
 
 KNOWN = ["bottle", "screw_bag", "juice_bottle", "metal_nut"]
@@ -72,3 +74,43 @@ def test_asking_to_store_a_reference_is_recognised(message):
 @pytest.mark.parametrize("message", ["is this a normal part?", "does it look like the reference?", ""])
 def test_questions_about_normality_do_not_ask_to_store_a_reference(message):
     assert not asked_to_store_reference(message)
+
+
+@pytest.mark.parametrize("said, rule", [
+    ("the cap must never be missing", "the cap must be missing"),  # negation dropped
+    ("the cap must never be missing", "be missing"),  # a shorter span that leaves the negation out
+    ("The cap isn't allowed to be loose.", "allowed to be loose"),
+    ("for screw bags, two washers are required", "three washers are required"),  # number changed
+    ("for screw bags, 2 washers are required", "washers are required"),  # number left out
+    ("at most two scratches are allowed", "two scratches are allowed"),  # limit left out
+    ("the fill must stop 3 cm below the opening", "the fill must stop 3 cm"),
+    ("is everything normal here?", "everything is normal"),  # words of a question, reordered
+])
+def test_a_rule_that_is_not_the_persons_run_of_words_or_loses_a_negation_or_number_is_refused(said, rule):
+    assert words_refusal(rule, said) is not None and not taught_by_person(rule, "remember: " + said)
+
+
+@pytest.mark.parametrize("said, rule", [
+    ("for screw bags, two washers are required", "two washers are required"),
+    ("Remember: the cap must never be missing. Thanks!", "The cap must never be missing."),
+    ("The label is straight. The cap must not be loose.", "the label is straight"),  # the other sentence's "not"
+    ("rule for widget: the cap isn’t loose", "the cap isn't loose"),  # typographic apostrophe
+    ("for juice bottles the juice must stop about 3 cm below the opening",
+     "the juice must stop about 3 cm below the opening"),
+])
+def test_the_persons_own_words_are_accepted(said, rule):
+    assert words_refusal(rule, said) is None
+
+
+@pytest.mark.parametrize("said, model_class, current, refused", [
+    ("rule for screw bag: two washers are required", "screw_bag", None, False),
+    ("rule for screw bag: two washers are required", "bottle", "bottle", True),  # not the class the person named
+    ("for screw bags, two washers are required", "Screw Bags", None, False),
+    ("remember that the cap is blue", "bottle", "bottle", False),  # no class named: the one being inspected
+    ("remember that the cap is blue", "metal_nut", "bottle", True),
+    ("remember that the cap is blue", "bottle", None, True),  # no class named, none inspected
+    ("the cap of a juice bottle is always blue", "juice_bottle", "bottle", False),  # named in passing
+    ("rule for gear wheel: all teeth present", "gear wheel", None, False),  # a new class
+])
+def test_the_rule_class_must_be_the_one_the_person_named(said, model_class, current, refused):
+    assert (class_refusal(model_class, said, KNOWN, current) is not None) == refused

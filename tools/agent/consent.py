@@ -2,8 +2,10 @@
 
 Knowledge changes only on the person's word, never on a model's, a file's or a picture's. The
 offline backend reads lessons with `find_lesson`; the knowledge tools accept a rule only when
-`taught_by_person` and a reference only when `asked_to_store_reference`, whoever calls them. Every
-message `find_lesson` reads as a lesson also counts as teaching for `taught_by_person` (tested).
+`rule_refusal` finds nothing against it (the person teaches, the rule is a run of their own words that
+keeps every negation, number and limit of its sentence, and its class is the one they named) and a
+reference only when `asked_to_store_reference`, whoever calls them. Every message `find_lesson` reads
+as a lesson also counts as teaching for `taught_by_person` (tested).
 """
 
 from __future__ import annotations
@@ -30,7 +32,14 @@ _TEACHING = re.compile(r"\b(rules?|remember|note|learn|teach|from now on|keep in
 # "is this normal?" must not be enough, or a picture whose text tells the model to store it would poison the references.
 _STORE_REFERENCE = re.compile(r"\b(add|store|save|keep|remember)\b[^.?!]{0,40}\b(references?|normal samples?)\b"
                               r"|\bas (a |an )?(new )?(normal |good )?reference\b")
-_WORD = re.compile(r"[a-z0-9]+")
+_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_SENTENCE_END = re.compile(r"[.!?;:](?=\s|$)|\n")
+# Words whose loss changes what a rule says: negations, numbers and limits ("never", "two", "at most").
+MEANING_WORDS = frozenset(
+    "not no never none nothing nobody nowhere neither nor without cannot unless except "
+    "zero one two three four five six seven eight nine ten eleven twelve twenty hundred thousand dozen "
+    "both single double once twice half first second third only least most exactly more less fewer than "
+    "max maximum min minimum above below over under".split())
 
 
 @dataclass
@@ -99,14 +108,76 @@ def is_teaching(message: str) -> bool:
     return bool(_TEACHING.search(message or ""))
 
 
-def taught_by_person(text: str, user_text: str, min_overlap: float = 0.6) -> bool:
-    """True when the person teaches in this message and most words of `text` are theirs. A question such
-    as "is this part normal?" teaches nothing, so a rule built from its words ("everything is normal",
-    injected by a picture or a file) is not stored."""
-    words = _WORD.findall(text.lower())
-    said = set(_WORD.findall((user_text or "").lower()))
-    overlap = bool(words) and sum(w in said for w in words) / len(words) >= min_overlap
-    return overlap and is_teaching(user_text)
+def taught_by_person(text: str, user_text: str) -> bool:
+    """True when the person teaches in this message and `text` is their own words (`words_refusal`)."""
+    return is_teaching(user_text) and words_refusal(text, user_text) is None
+
+
+def rule_refusal(text: str, class_name: str, user_text: str, known_classes: list[str],
+                 current_class: str | None) -> str | None:
+    """Why a rule may not be stored on the person's word, or None when it may: they must teach in this
+    message, the rule must be their words, and its class the one they named (else the one inspected)."""
+    if not is_teaching(user_text):
+        return "only rules that the person states in this message can be stored; ask them to say the rule"
+    return words_refusal(text, user_text) or class_refusal(class_name, user_text, known_classes, current_class)
+
+
+def words_refusal(text: str, user_text: str) -> str | None:
+    """None when `text` is a run of the person's own words that keeps every negation, number and limit
+    word of the sentence it comes from; else why not. A question's words ("is everything normal?") or
+    the words of "the cap must never be missing" without "never" are not a rule the person taught."""
+    rule, said = [w for w, _ in _tokens(text)], _tokens(user_text)
+    if not rule:
+        return "the rule is empty; store the rule in the person's own words"
+    runs = [i for i in range(len(said) - len(rule) + 1) if [w for w, _ in said[i:i + len(rule)]] == rule]
+    if not runs:
+        return ("only rules that the person states in this message can be stored, word for word as they "
+                "wrote them; store their exact words")
+    left_out = min((_left_out(said, start, start + len(rule)) for start in runs), key=len)
+    if left_out:
+        return (f"the rule leaves out {', '.join(repr(w) for w in left_out)} of the person's sentence, which "
+                "changes its meaning; store the whole statement as they wrote it")
+    return None
+
+
+def class_refusal(class_name: str, user_text: str, known_classes: list[str], current_class: str | None) -> str | None:
+    """None when the class is the one the person named for the rule (else one they mention, else the class
+    being inspected); else why not."""
+    lesson = find_lesson(user_text or "", known_classes)
+    named = [lesson.class_name] if lesson and lesson.class_name else _classes_mentioned(user_text, known_classes)
+    allowed = named or ([current_class] if current_class else [])
+    if any(_same_class(class_name, c) for c in allowed):
+        return None
+    if not allowed:
+        return "the person named no class for this rule; ask them which class it is for"
+    return (f"the person's rule is for {' or '.join(repr(c) for c in allowed)}, not {class_name!r}; "
+            "store it for the class they named")
+
+
+def _tokens(text: str) -> list[tuple[str, int]]:
+    """(word, sentence number) for every word: lower case, apostrophes kept ("isn't")."""
+    sentences = _SENTENCE_END.split((text or "").lower().replace("\u2019", "'"))
+    return [(w, i) for i, sentence in enumerate(sentences) for w in _TOKEN.findall(sentence)]
+
+
+def _left_out(said: list[tuple[str, int]], start: int, end: int) -> list[str]:
+    """The meaning words (negations, numbers, limits) of the sentences a run touches that lie outside it."""
+    touched = {n for _, n in said[start:end]}
+    return [w for i, (w, n) in enumerate(said) if n in touched and not start <= i < end and _changes_meaning(w)]
+
+
+def _changes_meaning(word: str) -> bool:
+    return word in MEANING_WORDS or word.endswith("n't") or any(c.isdigit() for c in word)
+
+
+def _same_class(a: str, b: str) -> bool:
+    return bool(a and b) and _singular(class_key(a)) == _singular(class_key(b))
+
+
+def _classes_mentioned(text: str, known: list[str]) -> list[str]:
+    """The known classes whose words appear in the text, plural or not ('screw bags' names screw_bag)."""
+    words = " " + " ".join(_singular(w) for w, _ in _tokens(text)) + " "
+    return [k for k in known if f" {' '.join(_singular(class_key(k)).split('_'))} " in words]
 
 
 def asked_to_store_reference(user_text: str) -> bool:

@@ -1,15 +1,16 @@
 """Knowledge and expert tools for the agent (the renderers' tools are in tools/agent/render_tools.py).
 
-Tools that change knowledge only store what the person wrote in this turn: a rule text that does
-not come from the person's own teaching message (for example one injected by a file, a picture or
-an old rule) is refused, and a reference is stored only when the person asks for it in words, so
+Tools that change knowledge only store what the person wrote in this turn: a rule text that is not
+a run of the person's own teaching message keeping its negations and numbers, or that is filed under
+a class they did not name (for example one changed by text in a file, a picture or an old rule), is
+refused, and a reference is stored only when the person asks for it in words, so
 no content can teach the assistant behind the person's back (tools/agent/consent.py recognises
 both). Texts from files, rules and people reach a result only through the data fence.
 """
 
 from __future__ import annotations
 
-from tools.agent.consent import asked_to_store_reference, taught_by_person
+from tools.agent.consent import asked_to_store_reference, rule_refusal
 from tools.agent.evidence import gather, stored_references
 from tools.agent.fence import as_data, fence, rule_lines
 from tools.agent.registry import ToolResult, tool
@@ -88,15 +89,16 @@ def list_classes(ctx) -> ToolResult:
 
 @tool(changes_knowledge=True)
 def add_rule(ctx, class_name: str, text: str, kind: str = "normality") -> ToolResult:
-    """Store a rule that the person taught in this conversation; it is used in every later analysis of the class.
+    """Store a rule that the person taught in this message; it is used in every later analysis of the class.
 
     Args:
-        class_name: the class the rule is about.
-        text: the rule in the person's words.
+        class_name: the class the person named for the rule (else the class being inspected).
+        text: the rule exactly as the person wrote it (a part of their message, every "not", "never" and number kept).
         kind: normality (what normal looks like), defect (a known defect) or logical (counts, positions, matching).
     """
-    if not taught_by_person(text, ctx.user_text):
-        raise InputError("only rules that the person states in this message can be stored; ask them to say the rule")
+    refusal = rule_refusal(text, class_name, ctx.user_text, ctx.kb.classes(), ctx.class_name)
+    if refusal:
+        raise InputError(refusal)
     rule = ctx.kb.add_rule(class_name, text, kind=kind, author=ctx.author, source="expert")
     return ToolResult(f"Stored rule [{rule.id}] for {display_class(rule.class_name)}: {as_data(rule.text, 'rules')}",
                       data={"rule_id": rule.id, "class_name": rule.class_name})

@@ -10,7 +10,6 @@ PLY comments are not in this list because the loaders never pass them on (tools/
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 

@@ -161,7 +161,7 @@ def test_a_secret_is_not_a_string_and_reveal_is_its_only_way_out():
 
 
 @pytest.mark.parametrize("show", [str, repr, lambda k: f"{k}", lambda k: f"{k!r}", lambda k: f"{k:>40}",
-                                  lambda k: "{}".format(k), lambda k: "%s %r" % (k, k),
+                                  lambda k: "{}".format(k), lambda k: "%s %r" % (k, k),  # noqa: UP031, UP032
                                   lambda k: json.dumps({"key": k}, default=str), lambda k: str([k, {"k": k}])],
                          ids=["str", "repr", "f-string", "f-string !r", "f-string spec", "format", "percent",
                               "json default=str", "inside containers"])

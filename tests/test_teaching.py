@@ -2,9 +2,9 @@ import pytest
 
 from tools.agent.consent import (
     asked_to_store_reference,
+    class_refusal,
     find_lesson,
     is_teaching,
-    class_refusal,
     match_class,
     taught_by_person,
     words_refusal,

@@ -35,11 +35,13 @@ _STORE_REFERENCE = re.compile(r"\b(add|store|save|keep|remember)\b[^.?!]{0,40}\b
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _SENTENCE_END = re.compile(r"[.!?;:](?=\s|$)|\n")
 # Words whose loss changes what a rule says: negations, numbers and limits ("never", "two", "at most").
-MEANING_WORDS = frozenset(
-    "not no never none nothing nobody nowhere neither nor without cannot unless except "
-    "zero one two three four five six seven eight nine ten eleven twelve twenty hundred thousand dozen "
-    "both single double once twice half first second third only least most exactly more less fewer than "
-    "max maximum min minimum above below over under".split())
+MEANING_WORDS = frozenset({
+    "not", "no", "never", "none", "nothing", "nobody", "nowhere", "neither", "nor", "without", "cannot",
+    "unless", "except", "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    "eleven", "twelve", "twenty", "hundred", "thousand", "dozen", "both", "single", "double", "once", "twice",
+    "half", "first", "second", "third", "only", "least", "most", "exactly", "more", "less", "fewer", "than",
+    "max", "maximum", "min", "minimum", "above", "below", "over", "under",
+})
 
 
 @dataclass

@@ -22,6 +22,7 @@ from assistant.app.access import Access
 from assistant.app.chat_view import one_line, shown_text
 from assistant.app.conversation import PROMPT_SWITCHES, Conversation, switches_for
 from assistant.backends.registry import AUTO, BACKENDS, configured_base_url, keys_status
+from assistant.backends.urls import shown_url
 from assistant.commands.common import open_kb
 from tools.errors import InputError
 from tools.inputs.artifacts import accepted_extensions
@@ -140,7 +141,9 @@ def _settings_tab(settings) -> SimpleNamespace:
                               info="auto: a configured provider, else the built-in offline backend")
         model = gr.Textbox(value=settings.model or "", label="Model (empty: the backend's default)",
                            info="e.g. " + ", ".join(m for cls in BACKENDS.values() for m in cls.models[:2]))
-        base_url = gr.Textbox(value=configured_base_url(settings) or "", label="Base URL (e.g. an OpenAI-compatible server)",
+        configured = configured_base_url(settings)  # shown without a password, query or fragment it may hold
+        base_url = gr.Textbox(value=shown_url(configured) if configured else "",
+                              label="Base URL (e.g. an OpenAI-compatible server)",
                               info="http(s) only, no password in it; the configured API key is never sent to a "
                                    "base URL typed here (experts only)")
         gr.Markdown(_keys_status(settings))

@@ -31,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from assistant.app.chat_view import as_read  # noqa: E402 - needs ROOT on the path
 from benchmarks.bench_ui_start import TIMEOUT_S, _free_port, _serves, stop  # noqa: E402 - needs ROOT on the path
 from tests.helpers.defects import add_defect, jitter, textured_part  # noqa: E402
 
@@ -129,9 +130,10 @@ def leaks(runs: list[UserRun]) -> list[str]:
     for run in runs:
         others = [r.user for r in runs if r.user != run.user]
         for message in run.history:
-            if message["role"] == "user" and not message["text"].startswith(f"[{run.user}]"):
-                found.append(f"{run.user} sees a message it did not write: {message['text'][:60]!r}")
-            seen = " ".join([message["text"], *message["files"]])
+            text = as_read(message["text"])  # the chat shows brackets escaped (Markdown links are shown as text)
+            if message["role"] == "user" and not text.startswith(f"[{run.user}]"):
+                found.append(f"{run.user} sees a message it did not write: {text[:60]!r}")
+            seen = " ".join([text, *message["files"]])
             found += [f"{run.user} sees something of {o}" for o in others if f"[{o}]" in seen or f"{o}-" in seen]
     return found
 

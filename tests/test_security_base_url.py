@@ -10,13 +10,13 @@ one short escaped line, and every change is logged with its author.
 
 from __future__ import annotations
 
-import html
 import logging
 import re
 from dataclasses import dataclass
 
 import pytest
 
+from assistant.app.chat_view import as_read
 from assistant.backends.network import PLACEHOLDER_KEY
 from assistant.backends.urls import check_base_url
 from tests.helpers.app import launched_app
@@ -65,11 +65,6 @@ def app(tmp_path_factory, providers):
                       openai_api_key=openai.key, openai_base_url=openai.url(openai.configured),
                       gemini_api_key=gemini.key, gemini_base_url=gemini.url(gemini.configured)) as running:
         yield running
-
-
-def as_read(shown: str) -> str:
-    """The text a person reads in the page: HTML entities and Markdown escapes resolved."""
-    return re.sub(r"\\(.)", r"\1", html.unescape(shown))
 
 
 def _switch(client, name: str, base_url: str) -> str:

@@ -250,3 +250,12 @@ def test_a_successful_chat_in_the_app_logs_nothing_of_the_key_at_debug(key_in_en
     kb.close()
     assert "⚠️" not in json.dumps(second) and _key_was_sent(key_in_environment)
     assert find_canary([tmp_path], [json.dumps(first + second, default=str), *_logs(caplog)]) == []
+
+
+def test_a_password_in_the_configured_base_url_never_reaches_the_app_page(tmp_path):
+    import ui
+
+    url = f"http://inspector:{CANARY}@127.0.0.1:9/v1?token={CANARY}"
+    settings = load_settings({"home": str(tmp_path / "home"), "openai_base_url": url}, env={})
+    page = json.dumps(ui.build_app(settings).get_config_file(), default=str, ensure_ascii=False)
+    assert "http://127.0.0.1:9/v1" in page and find_canary([], [page]) == []

@@ -43,6 +43,12 @@ def shown_text(text: str) -> str:
     return _AUTOLINK.sub(lambda m: ":\\/\\/" if m.group() == "://" else m.group()[:3] + "\\.", escaped)
 
 
+def as_read(shown: str) -> str:
+    """What a person reads of a text `shown_text` made (entities and Markdown escapes resolved), for
+    comparing chat text, e.g. in tests and the soak benchmark."""
+    return re.sub(r"\\(.)", r"\1", html.unescape(shown))
+
+
 def one_line(text: str, limit: int = 300) -> str:
     """The first line of a message, shortened: what the chat shows for an error."""
     first = (str(text).strip().splitlines() or [""])[0]

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 from assistant.prompts import PROMPT_VERSION
 
-SCORE_SOURCES = ("logprobs", "confidence", "expert", "none")
+SCORE_SOURCES = ("logprobs", "confidence", "expert", "verdict", "none")  # verdict: 1/0 from the verdict alone
 
 
 @dataclass
@@ -177,7 +177,7 @@ def choose_score(answer: ParsedAnswer, logprobs, expert_score: float | None) -> 
         return confidence, "confidence"
     if expert_score is not None:
         return float(expert_score), "expert"
-    return (1.0 if answer.anomalous else 0.0), "none"
+    return (1.0 if answer.anomalous else 0.0), "verdict"
 
 
 def read_answer(text: str) -> tuple[ParsedAnswer | None, VerdictParseError | None]:

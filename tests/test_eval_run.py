@@ -91,8 +91,9 @@ def test_offline_run_finds_the_pasted_defects(offline_run):
     result, _, _ = offline_run
     pooled = result.metrics["rules+reference"]["pooled"]
     assert pooled["auroc"] >= 0.75, pooled
-    # every item has a continuous score, from the verdict's confidence or the expert (not 1/0 from the verdict)
-    assert sum(pooled["score_sources"].values()) == 4 and set(pooled["score_sources"]) <= {"confidence", "expert"}
+    # every item is ranked by the expert's continuous score (the offline backend states no confidence)
+    assert pooled["score_sources"] == {"logprobs": 0, "confidence": 0, "expert": 4, "verdict": 0, "none": 0}
+    assert (pooled["ranked_source"], pooled["mapped"], pooled["neutral"]) == ("expert", 0, 0)
 
 
 def test_report_has_the_paper_layout_and_says_how_no_verdicts_are_scored(offline_run):
@@ -141,8 +142,10 @@ def test_fake_server_run_counts_an_unreadable_reply_and_sends_only_training_refe
         requests = len(server.requests)
         assert server.max_in_flight > 1
     pooled = result.metrics["rules+reference"]["pooled"]
-    assert (pooled["unparsed"], pooled["acc"], pooled["excluded"]) == (1, 7 / 8, 1)
-    assert pooled["auroc"] == 1.0 and pooled["confusion"]["no_verdict_normal"] == 1
+    assert (pooled["unparsed"], pooled["acc"], pooled["excluded"], pooled["neutral"]) == (1, 7 / 8, 1, 1)
+    # the unreadable normal is ranked at 0.5, above the other normals (0.1), below the anomalies (0.9)
+    assert pooled["auroc"] == 1.0 and pooled["answered_only"]["auroc"] == 1.0
+    assert pooled["confusion"]["no_verdict_normal"] == 1
     assert requests == 9  # 8 analyses and one repair request for the unreadable reply
     parsed = [r for r in result.outcome.rows if r["status"] == "ok"]
     assert all(r["usage"] == {"input_tokens": 11, "output_tokens": 7} for r in parsed)  # the fake's usage per call

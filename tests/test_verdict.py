@@ -69,7 +69,7 @@ def test_choose_score_prefers_logprobs_then_confidence_then_expert():
     assert choose_score(answer, None, 0.1) == (pytest.approx(0.8), "confidence")
     no_conf = parse_answer('{"anomalous": true}')
     assert choose_score(no_conf, None, 0.3) == (pytest.approx(0.3), "expert")
-    assert choose_score(no_conf, None, None) == (1.0, "none")
+    assert choose_score(no_conf, None, None) == (1.0, "verdict")
 
 
 def test_confidence_in_own_normal_verdict_is_turned_into_anomaly_probability():

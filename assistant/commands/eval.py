@@ -27,7 +27,8 @@ def register(sub) -> None:
     add_backend_flags(parser)
     parser.add_argument("--concurrency", type=int, default=4, help="analyses in parallel (default 4)")
     parser.add_argument("--rpm", type=float, help="start at most this many analyses per minute (rate limit)")
-    parser.add_argument("--limit", type=int, help="at most N test items per class (seeded; both labels kept)")
+    parser.add_argument("--limit", type=int, help="at most N test items per class (seeded, stratified: each class keeps its "
+                        "share of anomalies)")
     parser.add_argument("--out", help="results folder (default eval-results/<dataset>-<format>); rerun to resume")
     parser.add_argument("--seed", type=int, default=0, help="seed for sampling and anything random (default 0)")
     parser.add_argument("--peers", metavar="DIR", help="nab: a NAB results folder (<detector>/<group>/<detector>_<file>.csv) "

@@ -130,6 +130,21 @@ def test_a_second_run_takes_everything_from_the_cache(eval_home, kb, offline_run
     assert again.metrics == result.metrics
 
 
+def test_a_run_leaves_the_global_random_state_alone(eval_home, kb, offline_run):
+    import random
+
+    import numpy as np
+
+    result, _, root = offline_run
+    random.seed(12345)
+    np.random.seed(54321)
+    before = random.getstate(), np.random.get_state()[1].copy()
+    options = RunOptions(["naive"], shots=2, ref_choice="first", concurrency=2, progress=False, seed=7)
+    evaluate(load_dataset(root, "mvtec"), offline_settings(eval_home), kb, options, result.out_dir)
+    assert random.getstate() == before[0]
+    assert (np.random.get_state()[1] == before[1]).all()
+
+
 def test_fake_server_run_counts_an_unreadable_reply_and_sends_only_training_references(eval_home, kb, mvtec, tmp_path):
     from tests.helpers.fake_openai import FakeOpenAIServer
 

@@ -10,15 +10,12 @@ analyses in flight are saved; an unreadable file is recorded as an error and cou
 from __future__ import annotations
 
 import copy
-import random
 import sys
 import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
 
 from assistant import prompts
 from assistant.evaluation import metrics
@@ -36,7 +33,7 @@ class RunOptions:
     ref_choice: str = "nearest"
     concurrency: int = 4
     requests_per_minute: float | None = None
-    seed: int = 0
+    seed: int = 0  # drew the --limit sample (local generators); the run itself reseeds no global generator
     progress: bool = True
     question: str = ""  # the paper's prompt has no question of its own
 
@@ -143,8 +140,6 @@ class EvaluationRun:
 
     def run(self) -> RunOutcome:
         """Analyse what is not cached yet; return every result of this setup."""
-        random.seed(self.options.seed)
-        np.random.seed(self.options.seed % 2**32)
         jobs = self.jobs()
         todo = [job for job in jobs if self.key(*job) not in self.cache]
         started, usage = time.perf_counter(), {}

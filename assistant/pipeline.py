@@ -77,19 +77,23 @@ def retrieve_knowledge(kb, settings, turn: TurnContext, image, extra_refs: list[
     """The turn's rules (the class's, else the closest by meaning) and up to k reference normals: the
     files given with this turn first, then the stored ones nearest to the query."""
     refs = turn_references(extra_refs, turn.class_name, settings.cache_dir)
+    turn.rules = rules_for(kb, turn.class_name, turn.question)
     if turn.class_name:
-        turn.rules = kb.rules(turn.class_name)
         refs += stored_references(kb, turn.class_name, image, max(0, k - len(refs)), settings.cache_dir)
-        if not turn.rules:
-            turn.rules = related_rules(kb, turn.question or display_class(turn.class_name))
-            if turn.rules:
-                turn.notes.append(f"No rules stored for {display_class(turn.class_name)}; used the closest rules by meaning.")
-    elif turn.question:
-        turn.rules = related_rules(kb, turn.question)
+        if turn.rules and not kb.rules(turn.class_name):
+            turn.notes.append(f"No rules stored for {display_class(turn.class_name)}; used the closest rules by meaning.")
     if not refs and turn.strategy.uses("reference"):
         turn.notes.append("No reference normal is stored for this class; analysed without one "
                           "(add one with `anomaly-chat kb add-ref` or the knowledge panel).")
     return refs
+
+
+def rules_for(kb, class_name: str | None, question: str = "") -> list:
+    """The rules an analysis of this class uses: the class's own, else the closest rules of other
+    classes by meaning (to the question, else to the class name); without a class, those closest to the question."""
+    if class_name:
+        return kb.rules(class_name) or related_rules(kb, question or display_class(class_name))
+    return related_rules(kb, question) if question else []
 
 
 def related_rules(kb, text: str) -> list:

@@ -130,6 +130,29 @@ def test_a_second_run_takes_everything_from_the_cache(eval_home, kb, offline_run
     assert again.metrics == result.metrics
 
 
+def test_results_are_not_reused_after_the_rules_or_the_references_change(eval_home, kb, tmp_path):
+    root = make_mvtec(tmp_path / "widgets", classes=("widget",), train=2, good=1, bad=1)
+    options = RunOptions(["naive"], shots=1, ref_choice="first", concurrency=2, progress=False)
+
+    def run():
+        return evaluate(load_dataset(root, "mvtec"), offline_settings(eval_home), kb, options, tmp_path / "out")
+
+    first = run()
+    assert (first.outcome.ran, run().outcome.ran) == (2, 0)  # unchanged knowledge: reused
+    rule = kb.add_rule("widget", "the widget has two holes")
+    try:
+        after_rule = run()
+    finally:
+        kb.delete_rule(rule.id)
+    assert after_rule.outcome.ran == 2
+    assert after_rule.info["knowledge_fingerprints"]["widget"] != first.info["knowledge_fingerprints"]["widget"]
+    run_json = json.loads((after_rule.out_dir / "run.json").read_text())
+    assert run_json["knowledge_fingerprint"] == after_rule.info["knowledge_fingerprint"]
+    assert {r["knowledge"] for r in after_rule.outcome.rows} == {run_json["knowledge_fingerprints"]["widget"]}
+    (root / "widget" / "train" / "good" / "000.png").write_bytes((root / "widget" / "train" / "good" / "001.png").read_bytes())
+    assert run().outcome.ran == 2  # a reference file changed
+
+
 def test_a_run_leaves_the_global_random_state_alone(eval_home, kb, offline_run):
     import random
 
@@ -219,6 +242,10 @@ def test_cli_prints_a_json_summary(eval_home, mvtec, tmp_path, capsys):
     assert code == 0
     assert summary["run"]["items"] == 2 and summary["run"]["classes"] == 1
     assert set(summary["metrics"]) == {"rules+reference+expert"}
+    pooled = summary["metrics"]["rules+reference+expert"]["pooled"]
+    assert {"acc", "auroc", "aupr"} <= set(pooled["answered_only"]) and pooled["ranked_source"] == "expert"
+    assert sum(pooled["score_sources"].values()) == 2
+    assert len(summary["run"]["knowledge_fingerprint"]) == 16 and set(summary["run"]["knowledge_fingerprints"]) == {"pill"}
 
 
 @pytest.mark.parametrize("args, message", [

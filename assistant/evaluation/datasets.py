@@ -59,6 +59,12 @@ class EvalSet:
                     if i.class_name == item.class_name and not i.anomalous and i.path != item.path]
         return [p for p in self.train_normals.get(item.class_name, []) if p != item.path]
 
+    def class_pool(self, class_name: str) -> list[Path]:
+        """Every file a reference of this class may be drawn from (the union of its items' pools), sorted."""
+        if self.leave_one_out:
+            return sorted({i.path for i in self.items if i.class_name == class_name and not i.anomalous})
+        return sorted(self.train_normals.get(class_name, []))
+
     def relative(self, path: Path) -> str:
         """A path as an id relative to the root (for results files)."""
         try:

@@ -45,6 +45,7 @@ def evaluate(dataset: EvalSet, settings, kb, options: RunOptions, out_dir, *, ba
     outcome = run.run()
     table = all_metrics(outcome.rows, options.strategies)
     info = run_info(dataset, options, outcome, run.cache.ignored_lines)
+    info.update(knowledge_fingerprints=run.knowledge.all(), knowledge_fingerprint=run.knowledge.combined())
     report.write_metrics(out, table)
     report.write_run_info(out, info)
     nab, nab_section = _nab(dataset, out, nab_options)

@@ -22,6 +22,7 @@ from assistant.evaluation import metrics
 from assistant.evaluation.cache import ResultCache, result_key
 from assistant.evaluation.costs import add_usage
 from assistant.evaluation.datasets import EvalSet, Item
+from assistant.evaluation.fingerprint import KnowledgePrints
 from assistant.evaluation.references import ReferencePicker, default_view
 from tools.errors import ConfigError, InputError
 
@@ -123,6 +124,7 @@ class EvaluationRun:
         self.cache = ResultCache(Path(out_dir) / "results.jsonl")
         self.picker = ReferencePicker(dataset, options.shots, options.ref_choice, default_view(settings.cache_dir))
         self.limiter = RateLimiter(options.requests_per_minute)
+        self.knowledge = KnowledgePrints(dataset, self.kb, options.question)
         self._series: dict[str, dict | None] = {}
         self._series_lock = threading.Lock()
 
@@ -131,7 +133,8 @@ class EvaluationRun:
         return "none" if self.dataset.modality == "series" else f"{self.options.ref_choice}-{self.options.shots}"
 
     def key(self, item: Item, strategy: str) -> str:
-        return result_key(item.id, strategy, self.backend_name, self.model, prompts.PROMPT_VERSION, self.reference_setup)
+        return result_key(item.id, strategy, self.backend_name, self.model, prompts.PROMPT_VERSION, self.reference_setup,
+                          self.knowledge.of(item.class_name))
 
     def jobs(self) -> list[tuple[Item, str]]:
         """Every (item, strategy), in a fixed order: class, item id, strategy as given."""
@@ -212,6 +215,7 @@ class EvaluationRun:
                   "label": int(item.anomalous), "defect": item.defect, "strategy": strategy,
                   "backend": self.backend_name, "model": self.model, "prompt_version": prompts.PROMPT_VERSION,
                   "references": [self.dataset.relative(p) for p in references], "reference_setup": self.reference_setup,
+                  "knowledge": self.knowledge.of(item.class_name),
                   "mask": self.dataset.relative(item.mask) if item.mask else None, "seconds": round(seconds, 3),
                   "status": "error", "error": error, "anomalous": None, "score": None, "score_source": "none",
                   "parse_error": None, "usage": {}, "box": None, "box_hit": None, "series": self._series_of(item)}

@@ -16,7 +16,7 @@ from assistant.analysis import PromptImages, TurnContext
 from assistant.backends.base import EncodedImage, EncodedImages
 from tools.agent.evidence import Evidence, ReferenceView, gather, stored_references, turn_references
 from tools.inputs.artifacts import Artifact, load
-from tools.vocabulary import display_class
+from tools.vocabulary import display_class, split_rules
 
 SUGGEST_MIN_SIMILARITY = 0.80
 RELATED_RULE_MIN_SIMILARITY = 0.45  # below this a rule of another class is noise, not guidance
@@ -80,7 +80,7 @@ def retrieve_knowledge(kb, settings, turn: TurnContext, image, extra_refs: list[
     turn.rules = rules_for(kb, turn.class_name, turn.question)
     if turn.class_name:
         refs += stored_references(kb, turn.class_name, image, max(0, k - len(refs)), settings.cache_dir)
-        if turn.rules and not kb.rules(turn.class_name):
+        if split_rules(turn.rules, turn.class_name)[1]:
             turn.notes.append(f"No rules stored for {display_class(turn.class_name)}; used the closest rules by meaning.")
     if not refs and turn.strategy.uses("reference"):
         turn.notes.append("No reference normal is stored for this class; analysed without one "

@@ -241,8 +241,8 @@ def test_cli_prints_a_json_summary(eval_home, mvtec, tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert code == 0
     assert summary["run"]["items"] == 2 and summary["run"]["classes"] == 1
-    assert set(summary["metrics"]) == {"rules+reference+expert"}
-    pooled = summary["metrics"]["rules+reference+expert"]["pooled"]
+    assert set(summary["metrics"]) == {"class+rules+reference+expert"}
+    pooled = summary["metrics"]["class+rules+reference+expert"]["pooled"]
     assert {"acc", "auroc", "aupr"} <= set(pooled["answered_only"]) and pooled["ranked_source"] == "expert"
     assert sum(pooled["score_sources"].values()) == 2
     assert len(summary["run"]["knowledge_fingerprint"]) == 16 and set(summary["run"]["knowledge_fingerprints"]) == {"pill"}

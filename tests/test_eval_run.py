@@ -102,7 +102,11 @@ def test_report_has_the_paper_layout_and_says_how_no_verdicts_are_scored(offline
     assert "| class | rules+reference ACC | rules+reference AUROC | rules+reference AUPR | naive ACC" in text
     assert "| capsule |" in text and "**mean over classes**" in text and "pooled (all items together)" in text
     assert "count as wrong" in text and "GPT-4V, rules + reference (paper, Table I mean) | 0.842 | 0.829 | 0.593" in text
-    assert "train/good" in text
+    assert "arXiv:2403.11083, Table I" in text and "train/good" in text
+    computed = text.split("## How each number is computed", 1)[1]
+    assert all(word in computed for word in ("ACC:", "AUROC:", "AUPR", "Answered only", "mean over classes", "pooled",
+                                              "--limit", "knowledge fingerprint"))
+    assert "## Answered items only" in text and "## Score sources per class" in text and "## Knowledge used" in text
 
 
 def test_references_given_to_the_session_are_training_normals_only(offline_run):

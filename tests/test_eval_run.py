@@ -153,6 +153,8 @@ def test_results_are_not_reused_after_the_rules_or_the_references_change(eval_ho
     run_json = json.loads((after_rule.out_dir / "run.json").read_text())
     assert run_json["knowledge_fingerprint"] == after_rule.info["knowledge_fingerprint"]
     assert {r["knowledge"] for r in after_rule.outcome.rows} == {run_json["knowledge_fingerprints"]["widget"]}
+    assert run_json["score_sources"]["naive"] == {"ranked_source": "expert", "mix": {
+        "logprobs": 0, "confidence": 0, "expert": 2, "verdict": 0, "none": 0}}
     (root / "widget" / "train" / "good" / "000.png").write_bytes((root / "widget" / "train" / "good" / "001.png").read_bytes())
     assert run().outcome.ran == 2  # a reference file changed
 

@@ -17,7 +17,11 @@ from assistant.evaluation.metrics import METRICS
 from assistant.evaluation.tables import fmt
 from assistant.evaluation.tables import row as _row
 
-PAPER_MEANS = report_scores.PAPER_MEANS
+# Xu et al., 2024, Table I: means over the 15 MVTec AD classes.
+PAPER_MEANS = [
+    ("GPT-4V, rules + reference (paper, Table I mean)", {"acc": 0.842, "auroc": 0.829, "aupr": 0.593}),
+    ("Gemini Pro Vision (paper, Table I mean)", {"acc": 0.760, "auroc": 0.625, "aupr": 0.370}),
+]
 PIXEL_AUROC_NOTE = ("Pixel-level AUROC is not computed here: a verdict carries the vision expert's regions, not its "
                     "heatmap. Measure it with benchmarks/bench_expert.py. Where masks exist, 'box hits' counts how "
                     "often the verdict's box overlaps the ground-truth defect.")

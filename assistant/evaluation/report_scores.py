@@ -8,12 +8,8 @@ from assistant.evaluation.ranking import MIX
 from assistant.evaluation.tables import fmt, row
 
 # Xu et al., 2024, "Customizing Visual-Language Foundation Models for Multi-modal Anomaly Detection and
-# Reasoning", arXiv:2403.11083 (v1, March 2024), Table I: means over the 15 MVTec AD classes.
+# Reasoning", arXiv:2403.11083 (v1, March 2024); the figures are report.PAPER_MEANS.
 PAPER_SOURCE = "Xu et al. 2024, arXiv:2403.11083, Table I: means over the 15 MVTec AD classes"
-PAPER_MEANS = [
-    ("GPT-4V, rules + reference (paper, Table I mean)", {"acc": 0.842, "auroc": 0.829, "aupr": 0.593}),
-    ("Gemini Pro Vision (paper, Table I mean)", {"acc": 0.760, "auroc": 0.625, "aupr": 0.370}),
-]
 PAPER_NOTE = (f"The paper rows are published figures ({PAPER_SOURCE}), not measured here. How the paper scored "
               "answers without a verdict could not be checked here, so compare them with both our all-items and our "
               "answered-only figures. The paper's per-class figures are not reproduced here.")

@@ -17,16 +17,23 @@ from assistant.backends.base import Backend, EncodedImage, Message, ModelReply, 
 from assistant.events import Event, new_step_id
 from assistant.verdict import read_answer
 from tools.agent import knowledge_tools, render_tools  # noqa: F401 - importing them registers the built-in tools
-from tools.agent.registry import REGISTRY, call_tool
+from tools.agent.registry import REGISTRY, ToolResult, call_tool
 from tools.errors import BackendError
 
 _DONE = object()
 
 
 def request_for(backend: Backend, messages: list[Message], turn, **options) -> ModelRequest:
-    """A request with the registered tools (when the backend takes tools) and the structured turn."""
-    tools = [t.spec() for t in REGISTRY.values()] if backend.supports_tools else []
+    """A request with the tools offered for this turn (when the backend takes tools) and the structured turn."""
+    tools = [t.spec() for t in offered_tools(turn)] if backend.supports_tools else []
     return ModelRequest(messages=messages, tools=tools, context=turn, **options)
+
+
+def offered_tools(turn) -> list:
+    """The registered tools, without those whose results would hand an analysis a prompt part its strategy
+    leaves out (e.g. no rule lookup under `naive`), so that the ablation's arms stay what they name."""
+    strategy = turn.strategy if turn is not None and turn.mode == "analysis" else None
+    return [t for t in REGISTRY.values() if strategy is None or t.reveals is None or strategy.uses(t.reveals)]
 
 
 def ask_for_verdict(backend: Backend, request: ModelRequest, ctx, *, max_steps: int = 6) -> Iterator[Event]:
@@ -71,7 +78,9 @@ def _run_tool(call, ctx, request: ModelRequest, long_side: int) -> Iterator[Even
     step = new_step_id()
     title = f"🛠️ {call.name}"
     yield Event("step", title=title, text=_args_text(call.arguments), status="pending", step_id=step)
-    result = call_tool(call.name, call.arguments, ctx)
+    withheld = call.name in REGISTRY and request.tools and call.name not in {t["name"] for t in request.tools}
+    result = (ToolResult(f"Error: the tool {call.name} is not offered in this turn", error=True) if withheld
+              else call_tool(call.name, call.arguments, ctx))
     yield Event("step", title=title, text=result.text[:2000], status="error" if result.error else "done",
                 step_id=step, duration_s=result.duration_s, images=list(result.images))
     request.messages.append(Message("tool", parts=[result.text], tool_call_id=call.id, tool_name=call.name))

@@ -9,6 +9,7 @@ from assistant import prompts
 from assistant.backends.base import EncodedImage, Message
 from assistant.prompts import Strategy
 from tools.agent.fence import fence, rule_lines
+from tools.vocabulary import split_rules
 
 
 @dataclass
@@ -42,14 +43,12 @@ def analysis_messages(turn: TurnContext, images: PromptImages) -> list[Message]:
     expert evidence and the format prompt, in the paper's order (references before the query)."""
     strategy = turn.strategy or Strategy.parse(prompts.DEFAULT_STRATEGY)
     parts: list = [prompts.TASK.format(what=prompts.WHAT.get(turn.modality or "image", "image"))]
-    name = fence(turn.class_name) if turn.class_name else None
-    if strategy.uses("class") and name:
-        parts.append(prompts.CLASS.format(class_name=name))
-    if strategy.uses("rules") and name:
-        block = rule_lines(turn.rules)
-        parts.append(prompts.RULES.format(class_name=name, rules=block) if block else prompts.NO_RULES.format(class_name=name))
+    if strategy.uses("class") and turn.class_name:  # the only part that names the class
+        parts.append(prompts.CLASS.format(class_name=fence(turn.class_name)))
+    if strategy.uses("rules"):
+        parts += rule_parts(turn.rules, turn.class_name)
     if strategy.uses("reference"):
-        parts += _reference_parts(images.references, name or "object")
+        parts += _reference_parts(images.references)
     parts += ["Image 'query':", images.query]
     if strategy.uses("expert") and turn.evidence is not None and (images.expert or turn.evidence.series):
         parts.append(prompts.EXPERT.format(summary=fence(turn.evidence.summary())))
@@ -61,10 +60,19 @@ def analysis_messages(turn: TurnContext, images: PromptImages) -> list[Message]:
     return [Message("system", [prompts.SYSTEM]), Message("user", parts)]
 
 
-def _reference_parts(references: list[EncodedImage], class_name: str) -> list:
+def rule_parts(rules, class_name: str | None) -> list[str]:
+    """The rules part: the class's own rules, and rules of related classes labelled as such, never as its own."""
+    own, related = split_rules(rules, class_name)
+    parts = [prompts.RULES.format(rules=rule_lines(own))] if own else []
+    if related:
+        parts.append(prompts.RELATED_RULES.format(rules=rule_lines(related, with_class=True)))
+    return parts or [prompts.NO_RULES]
+
+
+def _reference_parts(references: list[EncodedImage]) -> list:
     if not references:
         return [prompts.NO_REFERENCE]
-    parts: list = [prompts.REFERENCE.format(n=len(references), class_name=class_name)]
+    parts: list = [prompts.REFERENCE.format(n=len(references))]
     for i, ref in enumerate(references, 1):
         parts += [f"Image 'reference {i}':", ref]
     return parts

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from platformdirs import user_data_dir
 
+from assistant.prompts import DEFAULT_STRATEGY
 from tools.errors import InputError
 
 ENV_VARS = {
@@ -87,7 +88,7 @@ class Settings:
     backend: str = "auto"  # auto: the first backend whose key or base URL is set, else offline
     model: str | None = None
     embedding_model_path: str | None = None
-    strategy: str = "rules+reference+expert"
+    strategy: str = DEFAULT_STRATEGY
     references: int = 1
     image_long_side: int = 768
     max_upload_mb: int = 512

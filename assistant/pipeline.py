@@ -16,7 +16,7 @@ from assistant.analysis import PromptImages, TurnContext
 from assistant.backends.base import EncodedImage, EncodedImages
 from tools.agent.evidence import Evidence, ReferenceView, gather, stored_references, turn_references
 from tools.inputs.artifacts import Artifact, load
-from tools.vocabulary import display_class
+from tools.vocabulary import display_class, split_rules
 
 SUGGEST_MIN_SIMILARITY = 0.80
 RELATED_RULE_MIN_SIMILARITY = 0.45  # below this a rule of another class is noise, not guidance
@@ -77,19 +77,23 @@ def retrieve_knowledge(kb, settings, turn: TurnContext, image, extra_refs: list[
     """The turn's rules (the class's, else the closest by meaning) and up to k reference normals: the
     files given with this turn first, then the stored ones nearest to the query."""
     refs = turn_references(extra_refs, turn.class_name, settings.cache_dir)
+    turn.rules = rules_for(kb, turn.class_name, turn.question)
     if turn.class_name:
-        turn.rules = kb.rules(turn.class_name)
         refs += stored_references(kb, turn.class_name, image, max(0, k - len(refs)), settings.cache_dir)
-        if not turn.rules:
-            turn.rules = related_rules(kb, turn.question or display_class(turn.class_name))
-            if turn.rules:
-                turn.notes.append(f"No rules stored for {display_class(turn.class_name)}; used the closest rules by meaning.")
-    elif turn.question:
-        turn.rules = related_rules(kb, turn.question)
+        if split_rules(turn.rules, turn.class_name)[1]:
+            turn.notes.append(f"No rules stored for {display_class(turn.class_name)}; used the closest rules by meaning.")
     if not refs and turn.strategy.uses("reference"):
         turn.notes.append("No reference normal is stored for this class; analysed without one "
                           "(add one with `anomaly-chat kb add-ref` or the knowledge panel).")
     return refs
+
+
+def rules_for(kb, class_name: str | None, question: str = "") -> list:
+    """The rules an analysis of this class uses: the class's own, else the closest rules of other
+    classes by meaning (to the question, else to the class name); without a class, those closest to the question."""
+    if class_name:
+        return kb.rules(class_name) or related_rules(kb, question or display_class(class_name))
+    return related_rules(kb, question) if question else []
 
 
 def related_rules(kb, text: str) -> list:

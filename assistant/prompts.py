@@ -2,7 +2,8 @@
 
 The paper (Xu et al., 2024) conditions a generic VLM with four kinds of prompt: a task instruction,
 the class name, normality rules in text and reference normal images, plus a format prompt asking
-for JSON. A strategy names which parts go in; `+expert` adds the vision expert's evidence.
+for JSON. A strategy names which parts go in, and a prompt holds exactly those (the task and format
+always): only the class part names the class; `+expert` adds the vision expert's evidence.
 Rule texts and user text are data: they are fenced and the model is told never to obey them.
 """
 
@@ -10,11 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PROMPT_VERSION = "ac-prompts-2026.11.1"
+from tools.vocabulary import PROMPT_PARTS
 
-PARTS = ("class", "rules", "reference", "expert")
+PROMPT_VERSION = "ac-prompts-2026.12.1"  # 2026.12: each part only in its strategies; related rules labelled
+
+PARTS = PROMPT_PARTS
 PAPER_STRATEGIES = ("naive", "class", "rules", "reference", "class+reference", "rules+reference")
-DEFAULT_STRATEGY = "rules+reference+expert"
+DEFAULT_STRATEGY = "class+rules+reference+expert"
 
 SYSTEM = (
     "You are an industrial quality-inspection assistant. You look at pictures of parts and processes "
@@ -37,16 +40,18 @@ WHAT = {
     "video": "grid of video frames (time stamps on each tile, read left to right, top to bottom)",
 }
 CLASS = "The query shows a {class_name}."
-RULES = (
-    "A normal {class_name} satisfies these rules (each has an id; cite the ids you rely on):\n<rules>\n{rules}\n</rules>"
+RULES = "A normal sample satisfies these rules (each has an id; cite the ids you rely on):\n<rules>\n{rules}\n</rules>"
+RELATED_RULES = (
+    "Rules written for other classes that are close in meaning, not for this kind of object: use them as guidance "
+    "only, where they fit (each has an id and its class; cite the ids you rely on):\n<rules>\n{rules}\n</rules>"
 )
-NO_RULES = "No normality rules are stored for {class_name}; judge from general knowledge."
+NO_RULES = "No normality rules are stored for this kind of object; judge from general knowledge."
 REFERENCE = (
-    "The first {n} image(s), labelled 'reference', show normal {class_name} samples without any anomaly. "
+    "The first {n} image(s), labelled 'reference', show normal samples without any anomaly. "
     "The image labelled 'query' comes last. Compare the query with the reference(s): normal variation in "
     "position, lighting and texture is fine; differences in shape, surface, colour, count or arrangement are not."
 )
-NO_REFERENCE = "No reference normal sample is stored for this class, so there is nothing to compare against."
+NO_REFERENCE = "No reference normal sample is stored for this kind of object, so there is nothing to compare against."
 EXPERT = (
     "A vision expert compared the query with reference normals patch by patch. Its findings (evidence, not a "
     "verdict; it can be wrong about harmless variation):\n<evidence>\n{summary}\n</evidence>\n"
@@ -115,14 +120,11 @@ class Strategy:
             from tools.errors import InputError
 
             raise InputError(f"unknown strategy part(s) {unknown}; use naive, or parts of {'+'.join(PARTS)}")
-        parts = set(names) - {"naive"}
-        if "rules" in parts:
-            parts.add("class")  # rules name the class, as in the paper
-        return cls(frozenset(parts))
+        return cls(frozenset(set(names) - {"naive"}))
 
     @property
     def name(self) -> str:
-        return "+".join(p for p in PARTS if p in self.parts and not (p == "class" and "rules" in self.parts)) or "naive"
+        return "+".join(p for p in PARTS if p in self.parts) or "naive"
 
     def uses(self, part: str) -> bool:
         return part in self.parts

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 
 from assistant.prompts import PROMPT_VERSION
 
-SCORE_SOURCES = ("logprobs", "confidence", "expert", "none")
+SCORE_SOURCES = ("logprobs", "confidence", "expert", "verdict", "none")  # verdict: 1/0 from the verdict alone
 
 
 @dataclass
@@ -66,16 +66,21 @@ _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.S)
 
 def first_json_object(text: str) -> dict:
     """The first JSON object in a text (inside code fences or not)."""
-    candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
+    return _first_json(text)[0]
+
+
+def _first_json(text: str) -> tuple[dict, int]:
+    """The first JSON object in a text and the offset where it starts (code fences are tried first)."""
+    candidates = [(m.group(1), m.start(1)) for m in _FENCE.finditer(text)] + [(text, 0)]
     decoder = json.JSONDecoder()
-    for chunk in candidates:
+    for chunk, offset in candidates:
         for start in [i for i, ch in enumerate(chunk) if ch == "{"][:50]:
             try:
                 obj, _ = decoder.raw_decode(chunk[start:])
             except json.JSONDecodeError:
                 continue
             if isinstance(obj, dict):
-                return obj
+                return obj, offset + start
     if "{" in text and "}" not in text[text.index("{"):]:
         raise VerdictParseError("the JSON object is cut off (truncated reply)")
     raise VerdictParseError("no JSON object found in the reply")
@@ -137,30 +142,87 @@ def parse_answer(text: str) -> ParsedAnswer:
 
 _TRUE = {"true", "yes"}
 _FALSE = {"false", "no"}
+_AROUND_VALUE = " \t\r\n\"':,{}[]"
 
 
 def logprob_score(logprobs) -> float | None:
-    """P(anomalous) from the log-probabilities of the token that carries the verdict, when present."""
+    """P(anomalous) from the alternatives of the token that holds the value of the verdict's `anomalous` key.
+
+    The reply is rebuilt from its tokens and read like parse_answer reads it (the same JSON object); the
+    value's first character is found by scanning that object's top level, so a "yes" in the reasoning
+    text, or an `anomalous` key of a nested object, never decides the score."""
     if not logprobs:
         return None
-    for i, item in enumerate(logprobs):
-        token = item.token.strip().strip('"').lower()
-        if token not in _TRUE | _FALSE:
+    text = "".join(t.token for t in logprobs)
+    try:
+        _, start = _first_json(text)
+    except VerdictParseError:
+        return None
+    offset = value_offset(text, start, "anomalous")
+    token = _token_at(logprobs, offset) if offset is not None else None
+    return _p_true(token) if token is not None else None
+
+
+def value_offset(text: str, start: int, key: str) -> int | None:
+    """Where the value of `key` begins, at the top level of the JSON object that starts at `start`."""
+    depth, i = 0, start
+    while i < len(text):
+        if text[i] == '"':
+            end = _string_end(text, i)
+            after = _skip_space(text, end + 1)
+            if depth == 1 and text[after:after + 1] == ":" and _string_value(text[i:end + 1]) == key:
+                value = _skip_space(text, after + 1)
+                return value + 1 if text[value:value + 1] == '"' else value  # "true" as a string
+            i = end + 1
             continue
-        before = "".join(t.token for t in logprobs[max(0, i - 6):i]).lower()
-        if "anomalous" not in before:
-            continue
-        p_true = p_false = 0.0
-        top = dict(item.top) or {item.token: item.logprob}
-        for tok, lp in top.items():
-            word = tok.strip().strip('"').lower()
-            if word in _TRUE:
-                p_true += math.exp(lp)
-            elif word in _FALSE:
-                p_false += math.exp(lp)
-        if p_true + p_false > 0:
-            return p_true / (p_true + p_false)
+        depth += text[i] in "{["
+        depth -= text[i] in "}]"
+        if depth == 0:
+            return None
+        i += 1
     return None
+
+
+def _string_end(text: str, i: int) -> int:
+    """The index of the quote that closes the string opening at i (len(text) when it is cut off)."""
+    j = i + 1
+    while j < len(text) and text[j] != '"':
+        j += 2 if text[j] == "\\" else 1
+    return j
+
+
+def _skip_space(text: str, i: int) -> int:
+    while i < len(text) and text[i].isspace():
+        i += 1
+    return i
+
+
+def _string_value(literal: str) -> str | None:
+    try:
+        return json.loads(literal)
+    except json.JSONDecodeError:
+        return None
+
+
+def _token_at(logprobs, offset: int):
+    position = 0
+    for item in logprobs:
+        position += len(item.token)
+        if offset < position:
+            return item
+    return None
+
+
+def _p_true(item) -> float | None:
+    """P(true) / (P(true) + P(false)) over a token's alternatives (None when neither is among them)."""
+    p_true = p_false = 0.0
+    for tok, lp in (dict(item.top) or {item.token: item.logprob}).items():
+        word = tok.strip(_AROUND_VALUE).lower()
+        if word in _TRUE:
+            p_true += math.exp(lp)
+        elif word in _FALSE:
+            p_false += math.exp(lp)
+    return p_true / (p_true + p_false) if p_true + p_false > 0 else None
 
 
 def choose_score(answer: ParsedAnswer, logprobs, expert_score: float | None) -> tuple[float | None, str]:
@@ -177,7 +239,7 @@ def choose_score(answer: ParsedAnswer, logprobs, expert_score: float | None) -> 
         return confidence, "confidence"
     if expert_score is not None:
         return float(expert_score), "expert"
-    return (1.0 if answer.anomalous else 0.0), "none"
+    return (1.0 if answer.anomalous else 0.0), "verdict"
 
 
 def read_answer(text: str) -> tuple[ParsedAnswer | None, VerdictParseError | None]:

@@ -174,18 +174,21 @@ def offline_markdown(found: list[dict]) -> list[str]:
         speed_text = f"{info['items_per_second']:.2f} items/s" if info["items_per_second"] else "all cached"
         lines += [f"### {entry['name']} ({entry['format']}), {info['items']} items, {speed_text}", "",
                   f"References: {info['references']}.", "",
-                  "| class | n | ACC | AUROC | AUPR | undecided | note |", "|---|---|---|---|---|---|---|"]
+                  "| class | n | ACC | AUROC | AUPR | answered-only AUROC | undecided | note |",
+                  "|---|---|---|---|---|---|---|---|"]
         for name, m in table["per_class"].items():
             lines.append(f"| {name} | {m['n']} | " + " | ".join(fmt(m[k]) for k in METRICS)
-                         + f" | {m['undecided']} | {m['auroc_note'] or ''} |")
+                         + f" | {fmt(m['answered_only']['auroc'])} | {m['undecided']} | {m['auroc_note'] or ''} |")
         mean, pooled = table["mean"], table["pooled"]
-        lines.append("| **mean over classes** | | " + " | ".join(fmt(mean[k]) for k in METRICS) + " | | |")
+        lines.append("| **mean over classes** | | " + " | ".join(fmt(mean[k]) for k in METRICS)
+                     + f" | {fmt(mean['answered_only']['auroc'])} | | |")
         lines.append(f"| pooled (all items) | {pooled['n']} | " + " | ".join(fmt(pooled[k]) for k in METRICS)
-                     + f" | {pooled['undecided']} | {pooled['auroc_note'] or ''} |")
+                     + f" | {fmt(pooled['answered_only']['auroc'])} | {pooled['undecided']} | {pooled['auroc_note'] or ''} |")
         c = pooled["confusion"]
         lines += ["", f"Pooled: TP {c['tp']}, FN {c['fn']}, FP {c['fp']}, TN {c['tn']}; without a verdict: "
                   f"{c['no_verdict_anomalous']} anomalous and {c['no_verdict_normal']} normal items (counted as wrong "
-                  "for ACC, left out of AUROC/AUPR)."]
+                  f"for ACC, ranked at the uninformative 0.5 for AUROC/AUPR); ranked score source: "
+                  f"{pooled['ranked_source'] or 'none'}."]
         if pooled.get("windows"):
             w = pooled["windows"]
             lines += ["", f"Series windows: {w['hits']} of {w['labelled']} labelled windows hit, {w['false_alarms']} "

@@ -6,16 +6,17 @@ What every network backend does is tested for both protocols in tests/test_backe
 from __future__ import annotations
 
 import base64
+import json
 import time
 
 import pytest
 
 from assistant.backends.base import Message, ModelRequest, ToolCall
 from assistant.backends.gemini_backend import GeminiBackend
-from assistant.backends.gemini_mapping import SKIP_SIGNATURE, build_config
+from assistant.backends.gemini_mapping import SKIP_SIGNATURE, VERDICT_FUNCTION, build_config
 from assistant.prompts import VERDICT_SCHEMA
 from tests.fixtures_models import ZOOM_TOOL, ask, gemini_settings_for, model_settings
-from tests.helpers.fake_openai import VALID_VERDICT_TEXT
+from tests.helpers.fake_openai import VALID_VERDICT, VALID_VERDICT_TEXT
 from tools.errors import ConfigError
 
 pytestmark = pytest.mark.usefixtures("fast_backoff")
@@ -57,16 +58,29 @@ def test_json_schema_is_sent_as_response_json_schema(backend, gemini_server):
     assert (config["responseMimeType"], config["responseJsonSchema"]) == ("application/json", VERDICT_SCHEMA)
 
 
-def test_json_mode_is_left_out_when_tools_are_offered(backend, gemini_server):
+def test_with_tools_the_verdict_is_asked_for_as_a_function_bound_to_the_schema(backend, gemini_server):
     backend.complete(ask(json_schema=VERDICT_SCHEMA, tools=[ZOOM_TOOL]))
-    sent = [
-        (
-            "responseMimeType" in (r.body.get("generationConfig") or {}),
-            r.body["tools"][0]["functionDeclarations"][0]["name"],
-        )
-        for r in gemini_server.requests
-    ]
-    assert sent == [(False, "zoom")]
+    body = gemini_server.last_request.body
+    assert "responseMimeType" not in (body.get("generationConfig") or {})  # Gemini 2.x refuses JSON mode with tools
+    declarations = {d["name"]: d for d in body["tools"][0]["functionDeclarations"]}
+    assert set(declarations) == {"zoom", VERDICT_FUNCTION}
+    schema = declarations[VERDICT_FUNCTION].get("parametersJsonSchema") or declarations[VERDICT_FUNCTION].get(
+        "parameters_json_schema")
+    assert schema == VERDICT_SCHEMA
+    # every turn must call a function: a tool, or the verdict; never free prose
+    assert body["toolConfig"]["functionCallingConfig"]["mode"] == "ANY"
+
+
+def test_the_verdict_function_call_is_the_answer_not_a_tool_call(backend, gemini_server):
+    gemini_server.enqueue_tool_call(VERDICT_FUNCTION, VALID_VERDICT)
+    reply = backend.complete(ask(json_schema=VERDICT_SCHEMA, tools=[ZOOM_TOOL]))
+    assert reply.tool_calls == [] and json.loads(reply.text) == VALID_VERDICT
+
+
+def test_without_a_schema_no_verdict_function_is_offered(backend, gemini_server):
+    backend.complete(ask(tools=[ZOOM_TOOL]))
+    body = gemini_server.last_request.body
+    assert [d["name"] for d in body["tools"][0]["functionDeclarations"]] == ["zoom"] and "toolConfig" not in body
 
 
 def test_temperature_and_token_limit_are_sent(backend, gemini_server):

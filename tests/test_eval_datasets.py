@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -117,6 +118,28 @@ def test_limit_is_seeded_per_class_and_keeps_both_labels(mvtec):
     assert first == again and len(first) == 4
     for name in ("capsule", "pill"):
         assert {i.anomalous for i in first if i.class_name == name} == {True, False}
+
+
+def _items(name, anomalous, normal):
+    from assistant.evaluation.datasets import Item
+
+    return ([Item(f"{name}/bad/{i:02d}.png", name, Path(f"{name}/bad/{i:02d}.png"), True, "spot") for i in range(anomalous)]
+            + [Item(f"{name}/good/{i:02d}.png", name, Path(f"{name}/good/{i:02d}.png"), False) for i in range(normal)])
+
+
+def test_limit_keeps_each_class_share_of_anomalies():
+    items = _items("bottle", 12, 4) + _items("cable", 3, 9)
+    chosen = subsample(items, 8, seed=0)
+    counts = {(n, a): sum(i.class_name == n and i.anomalous == a for i in chosen)
+              for n in ("bottle", "cable") for a in (True, False)}
+    # 75 % anomalies stay 75 % (6 of 8), 25 % stay 25 % (2 of 8): not balanced 4 + 4
+    assert counts == {("bottle", True): 6, ("bottle", False): 2, ("cable", True): 2, ("cable", False): 6}
+
+
+def test_limit_keeps_one_item_of_each_label_a_class_has():
+    chosen = subsample(_items("bottle", 20, 1), 4, seed=1)
+    assert sorted(i.anomalous for i in chosen) == [False, True, True, True]
+    assert len(subsample(_items("bottle", 3, 2), 10, seed=1)) == 5  # a class smaller than the limit is kept whole
 
 
 def _open_view(path, class_name):

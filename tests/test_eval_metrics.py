@@ -31,11 +31,14 @@ def test_swapping_labels_turns_auroc_into_one_minus_auroc():
     assert group_metrics(swapped)["auroc"] == pytest.approx(1 - group_metrics(HAND)["auroc"])
 
 
-def test_undecided_and_unparsed_count_as_wrong_for_acc_and_are_excluded_from_auroc():
+def test_undecided_and_unparsed_count_as_wrong_for_acc_and_are_ranked_at_one_half():
     rows = HAND + [row(1, None, None, "undecided"), row(0, None, None, "unparsed"), row(0, None, None, "error")]
     result = group_metrics(rows)
     assert result["acc"] == pytest.approx(2 / 7)
-    assert result["auroc"] == pytest.approx(0.75)
+    # anomalies .9 .4 .5 against normals .6 .1 .5 .5: 4 + 1 + (1 + 0.5 + 0.5) of 12 pairs ranked right
+    assert result["auroc"] == pytest.approx(7 / 12)
+    assert result["answered_only"]["auroc"] == pytest.approx(0.75)
+    # 'excluded': left out of the answered-only figures
     assert (result["undecided"], result["unparsed"], result["error"], result["excluded"]) == (1, 1, 1, 3)
     assert (result["confusion"]["no_verdict_anomalous"], result["confusion"]["no_verdict_normal"]) == (1, 2)
 

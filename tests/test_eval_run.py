@@ -91,8 +91,9 @@ def test_offline_run_finds_the_pasted_defects(offline_run):
     result, _, _ = offline_run
     pooled = result.metrics["rules+reference"]["pooled"]
     assert pooled["auroc"] >= 0.75, pooled
-    # every item has a continuous score, from the verdict's confidence or the expert (not 1/0 from the verdict)
-    assert sum(pooled["score_sources"].values()) == 4 and set(pooled["score_sources"]) <= {"confidence", "expert"}
+    # every item is ranked by the expert's continuous score (the offline backend states no confidence)
+    assert pooled["score_sources"] == {"logprobs": 0, "confidence": 0, "expert": 4, "verdict": 0, "none": 0}
+    assert (pooled["ranked_source"], pooled["mapped"], pooled["neutral"]) == ("expert", 0, 0)
 
 
 def test_report_has_the_paper_layout_and_says_how_no_verdicts_are_scored(offline_run):
@@ -101,7 +102,11 @@ def test_report_has_the_paper_layout_and_says_how_no_verdicts_are_scored(offline
     assert "| class | rules+reference ACC | rules+reference AUROC | rules+reference AUPR | naive ACC" in text
     assert "| capsule |" in text and "**mean over classes**" in text and "pooled (all items together)" in text
     assert "count as wrong" in text and "GPT-4V, rules + reference (paper, Table I mean) | 0.842 | 0.829 | 0.593" in text
-    assert "train/good" in text
+    assert "arXiv:2403.11083, Table I" in text and "train/good" in text
+    computed = text.split("## How each number is computed", 1)[1]
+    assert all(word in computed for word in ("ACC:", "AUROC:", "AUPR", "Answered only", "mean over classes", "pooled",
+                                              "--limit", "knowledge fingerprint"))
+    assert "## Answered items only" in text and "## Score sources per class" in text and "## Knowledge used" in text
 
 
 def test_references_given_to_the_session_are_training_normals_only(offline_run):
@@ -129,6 +134,46 @@ def test_a_second_run_takes_everything_from_the_cache(eval_home, kb, offline_run
     assert again.metrics == result.metrics
 
 
+def test_results_are_not_reused_after_the_rules_or_the_references_change(eval_home, kb, tmp_path):
+    root = make_mvtec(tmp_path / "widgets", classes=("widget",), train=2, good=1, bad=1)
+    options = RunOptions(["naive"], shots=1, ref_choice="first", concurrency=2, progress=False)
+
+    def run():
+        return evaluate(load_dataset(root, "mvtec"), offline_settings(eval_home), kb, options, tmp_path / "out")
+
+    first = run()
+    assert (first.outcome.ran, run().outcome.ran) == (2, 0)  # unchanged knowledge: reused
+    rule = kb.add_rule("widget", "the widget has two holes")
+    try:
+        after_rule = run()
+    finally:
+        kb.delete_rule(rule.id)
+    assert after_rule.outcome.ran == 2
+    assert after_rule.info["knowledge_fingerprints"]["widget"] != first.info["knowledge_fingerprints"]["widget"]
+    run_json = json.loads((after_rule.out_dir / "run.json").read_text())
+    assert run_json["knowledge_fingerprint"] == after_rule.info["knowledge_fingerprint"]
+    assert {r["knowledge"] for r in after_rule.outcome.rows} == {run_json["knowledge_fingerprints"]["widget"]}
+    assert run_json["score_sources"]["naive"] == {"ranked_source": "expert", "mix": {
+        "logprobs": 0, "confidence": 0, "expert": 2, "verdict": 0, "none": 0}}
+    (root / "widget" / "train" / "good" / "000.png").write_bytes((root / "widget" / "train" / "good" / "001.png").read_bytes())
+    assert run().outcome.ran == 2  # a reference file changed
+
+
+def test_a_run_leaves_the_global_random_state_alone(eval_home, kb, offline_run):
+    import random
+
+    import numpy as np
+
+    result, _, root = offline_run
+    random.seed(12345)
+    np.random.seed(54321)
+    before = random.getstate(), np.random.get_state()[1].copy()
+    options = RunOptions(["naive"], shots=2, ref_choice="first", concurrency=2, progress=False, seed=7)
+    evaluate(load_dataset(root, "mvtec"), offline_settings(eval_home), kb, options, result.out_dir)
+    assert random.getstate() == before[0]
+    assert (np.random.get_state()[1] == before[1]).all()
+
+
 def test_fake_server_run_counts_an_unreadable_reply_and_sends_only_training_references(eval_home, kb, mvtec, tmp_path):
     from tests.helpers.fake_openai import FakeOpenAIServer
 
@@ -141,8 +186,10 @@ def test_fake_server_run_counts_an_unreadable_reply_and_sends_only_training_refe
         requests = len(server.requests)
         assert server.max_in_flight > 1
     pooled = result.metrics["rules+reference"]["pooled"]
-    assert (pooled["unparsed"], pooled["acc"], pooled["excluded"]) == (1, 7 / 8, 1)
-    assert pooled["auroc"] == 1.0 and pooled["confusion"]["no_verdict_normal"] == 1
+    assert (pooled["unparsed"], pooled["acc"], pooled["excluded"], pooled["neutral"]) == (1, 7 / 8, 1, 1)
+    # the unreadable normal is ranked at 0.5, above the other normals (0.1), below the anomalies (0.9)
+    assert pooled["auroc"] == 1.0 and pooled["answered_only"]["auroc"] == 1.0
+    assert pooled["confusion"]["no_verdict_normal"] == 1
     assert requests == 9  # 8 analyses and one repair request for the unreadable reply
     parsed = [r for r in result.outcome.rows if r["status"] == "ok"]
     assert all(r["usage"] == {"input_tokens": 11, "output_tokens": 7} for r in parsed)  # the fake's usage per call
@@ -200,7 +247,11 @@ def test_cli_prints_a_json_summary(eval_home, mvtec, tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert code == 0
     assert summary["run"]["items"] == 2 and summary["run"]["classes"] == 1
-    assert set(summary["metrics"]) == {"rules+reference+expert"}
+    assert set(summary["metrics"]) == {"class+rules+reference+expert"}
+    pooled = summary["metrics"]["class+rules+reference+expert"]["pooled"]
+    assert {"acc", "auroc", "aupr"} <= set(pooled["answered_only"]) and pooled["ranked_source"] == "expert"
+    assert sum(pooled["score_sources"].values()) == 2
+    assert len(summary["run"]["knowledge_fingerprint"]) == 16 and set(summary["run"]["knowledge_fingerprints"]) == {"pill"}
 
 
 @pytest.mark.parametrize("args, message", [

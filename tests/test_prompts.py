@@ -7,8 +7,8 @@ from tools.errors import InputError
 
 
 class R:
-    def __init__(self, id, text, kind="normality"):
-        self.id, self.text, self.kind = id, text, kind
+    def __init__(self, id, text, kind="normality", class_name=None):
+        self.id, self.text, self.kind, self.class_name = id, text, kind, class_name
 
 
 def _img(label):
@@ -43,9 +43,34 @@ def test_reference_strategy_puts_references_before_the_query_in_order():
     assert [p.label for p in parts if isinstance(p, EncodedImage)] == ["reference 1", "reference 2", "query"]
 
 
-def test_rules_strategy_includes_rule_ids_and_class_name():
-    text = "\n".join(p for p in _user_parts("rules") if isinstance(p, str))
-    assert "[r1]" in text and "the rim is a closed circle" in text and "bottle" in text
+def _text(strategy, **kwargs):
+    return "\n".join(p for p in _user_parts(strategy, **kwargs) if isinstance(p, str))
+
+
+def test_rules_strategy_includes_rule_ids_but_not_the_class_name():
+    text = _text("rules")
+    assert "[r1]" in text and "the rim is a closed circle" in text and "bottle" not in text
+    assert "bottle" in _text("class+rules") and Strategy.parse("rules+class").name == "class+rules"
+
+
+def test_reference_strategy_does_not_name_the_class():
+    assert "bottle" not in _text("reference")
+    extra = set(_user_parts("class+reference")) - set(_user_parts("reference"))
+    assert extra == {"The query shows a bottle."}
+
+
+def test_rules_of_a_related_class_are_labelled_as_such_not_as_the_class_rules():
+    related = [R("r7", "the thread is unbroken", class_name="screw")]
+    text = _text("class+rules", rules=related)
+    assert "A normal sample satisfies these rules" not in text
+    assert "other classes" in text and "[r7] (normality, rule of screw) the thread is unbroken" in text
+
+
+def test_own_rules_and_related_rules_go_in_separate_blocks():
+    rules = [R("r1", "the rim is a closed circle", class_name="Bottle"), R("r7", "thread unbroken", class_name="screw")]
+    own, related = [p for p in _user_parts("rules", rules=rules) if "<rules>" in str(p)]
+    assert "[r1]" in own and "r7" not in own and own.startswith("A normal sample satisfies")
+    assert "[r7] (normality, rule of screw)" in related and "r1" not in related
 
 
 def test_rule_text_cannot_close_its_fence():

@@ -171,6 +171,21 @@ def test_gemini_analysis_and_teaching_through_the_same_loop(gemini_server, kb, f
     assert any("corner radius" in r.text and r.author == "expert-cy" for r in kb.rules("widget"))
 
 
+def test_gemini_verdict_after_a_tool_call_comes_from_the_structured_verdict_not_prose(gemini_server, kb, files,
+                                                                                      tmp_path):
+    from assistant.backends.gemini_mapping import VERDICT_FUNCTION
+
+    gemini_server.enqueue_tool_call("list_classes", {})
+    gemini_server.enqueue_tool_call(VERDICT_FUNCTION, BAD_VERDICT)
+    session = Session(gemini_settings_for(gemini_server, tmp_path), kb)
+    verdict, events = _analyse(session, files["bad"])
+    assert verdict.parsed and verdict.anomalous is True and verdict.reasoning == BAD_VERDICT["reasoning"]
+    assert any(e.kind == "step" and "list_classes" in e.title for e in events)
+    for request in gemini_server.requests:  # the structured verdict is asked for on every turn that may give it
+        names = [d["name"] for d in request.body["tools"][0]["functionDeclarations"]]
+        assert VERDICT_FUNCTION in names and request.body["toolConfig"]["functionCallingConfig"]["mode"] == "ANY"
+
+
 def test_cli_ask_exits_1_when_the_server_keeps_failing(openai_server, kb, files, tmp_path, fast_backoff, capsys):
     for _ in range(10):
         openai_server.enqueue_error(500, {"error": {"message": "boom"}})

@@ -58,9 +58,10 @@ def test_defective_part_is_found_with_region_rules_and_grounded_reasoning(settin
     assert verdict.anomalous is True
     assert verdict.score > 0.5 and verdict.score_source == "expert"
     assert verdict.regions and verdict.location["box"] is not None
-    assert set(verdict.rules_used) == {r.id for r in kb.rules("widget")}
+    # it cannot check rules in a picture: it lists them for the person, and claims none as used
+    assert verdict.rules_used == [] and all(r.id in verdict.reasoning for r in kb.rules("widget"))
     assert "0.5 is the threshold" in verdict.reasoning
-    assert (verdict.backend, verdict.strategy) == ("offline", "rules+reference+expert")
+    assert (verdict.backend, verdict.strategy) == ("offline", "class+rules+reference+expert")
     assert any(e.kind == "notice" and e.title == "evidence" and e.images for e in events)
     steps_done = [e.title for e in events if e.kind == "step" and e.status == "done"]
     assert any("Vision expert" in t for t in steps_done)
@@ -92,7 +93,7 @@ def test_rule_taught_in_chat_is_stored_and_used_in_the_next_analysis(settings, k
     assert len(stored) == 1 and stored[0].author == "expert-anna"
     assert any(e.kind == "step" and "add_rule" in e.title and e.status == "done" for e in events)
     _, verdict = _run(session, "", [files["bad"]], class_name="widget")
-    assert stored[0].id in verdict.rules_used
+    assert stored[0].id in verdict.reasoning
 
 
 def test_hostile_rule_text_does_not_add_knowledge_during_analysis(settings, kb, workdir):
@@ -139,3 +140,15 @@ def test_cli_ask_missing_file_exits_2_with_one_line(settings, capsys, tmp_path):
     err = capsys.readouterr().err
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and "nope.png" in err
+
+
+def test_offline_answer_labels_rules_of_other_classes_and_claims_no_rule_as_checked():
+    from types import SimpleNamespace
+
+    from assistant.backends.offline_answers import verdict_json
+
+    rule = SimpleNamespace(id="rule-7", text="the thread is unbroken", kind="normality", class_name="screw")
+    answer = verdict_json(SimpleNamespace(rules=[rule], class_name="widget", evidence=None))
+    assert answer["rules_used"] == [] and answer["anomalous"] is None
+    assert "Rules for widget" not in answer["reasoning"]
+    assert "rules of related classes" in answer["reasoning"] and "[rule-7] (screw) the thread is unbroken" in answer["reasoning"]

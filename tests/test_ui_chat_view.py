@@ -9,6 +9,7 @@ from PIL import Image
 from assistant.app.chat_view import ChatView, badge_html, normalise_history, one_line, verdict_markdown
 from assistant.app.conversation import strategy_from_switches, switches_for
 from assistant.events import Event
+from assistant.prompts import DEFAULT_STRATEGY
 from assistant.verdict import Verdict
 
 
@@ -109,7 +110,7 @@ def test_the_prompt_switches_make_the_papers_strategies(switches, strategy):
 
 
 def test_the_default_strategy_switches_its_parts_on():
-    assert switches_for("rules+reference+expert") == ["class information", "normality rules", "reference images",
+    assert switches_for(DEFAULT_STRATEGY) == ["class information", "normality rules", "reference images",
                                                        "expert evidence"]
 
 

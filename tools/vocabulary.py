@@ -10,6 +10,7 @@ import re
 
 MODALITIES = ("image", "point_cloud", "series", "video")  # what an upload can be (Artifact.kind)
 RULE_KINDS = ("normality", "defect", "logical")  # what normal looks like, a known defect, counts and positions
+PROMPT_PARTS = ("class", "rules", "reference", "expert")  # the optional prompt parts a strategy names (and a tool reveals)
 _SEPARATORS = re.compile(r"[\s\-_]+")
 
 
@@ -20,6 +21,17 @@ def class_key(name: str) -> str:
     base refuses names with other characters, and a file name made from a key filters it again).
     """
     return _SEPARATORS.sub("_", str(name).strip().lower()).strip("_")
+
+
+def same_class(a: str | None, b: str | None) -> bool:
+    """Whether two class names name the same class (None names none)."""
+    return a is not None and b is not None and class_key(a) == class_key(b)
+
+
+def split_rules(rules, class_name: str | None) -> tuple[list, list]:
+    """(the class's own rules, rules written for other classes); a rule of no class (given for one run) is its own."""
+    own = [r for r in rules if getattr(r, "class_name", None) is None or same_class(r.class_name, class_name)]
+    return own, [r for r in rules if r not in own]
 
 
 def display_class(name: str) -> str:

@@ -24,7 +24,8 @@ BADGES = {  # label -> (text on the badge, css modifier, symbol)
     "unparsed": ("UNDECIDED", "undecided", "❔"),
 }
 SCORE_SOURCES = {"logprobs": "the model's token probabilities", "confidence": "the model's confidence",
-                 "expert": "the vision expert", "none": "no continuous score"}
+                 "expert": "the vision expert", "verdict": "the verdict alone (no continuous score)",
+                 "none": "no score"}
 IMAGE_CAPTIONS = {"evidence": "reference | query | heatmap (red = far from normal)", "view": "rendered view"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif"}
 _MARKDOWN_LINK_CHARACTERS = re.compile(r"[\\\[\]@]")  # what Markdown builds links and images from

@@ -1,9 +1,11 @@
 """Google Gemini through google-genai (the maintained SDK; google-generativeai reached end of life).
 
 Our agent runs the tool loop, so automatic function calling is off and function calls come back as
-`ToolCall`s. Gemini 2.x refuses JSON mode together with function calling, so JSON mode is asked
-for only in calls without tools (the prompt asks for JSON anyway). Gemini 3 wants each function
-call's thought signature sent back with the history: signatures are kept per call id.
+`ToolCall`s. Gemini 2.x refuses JSON mode together with function calling, so a structured verdict
+is asked for by JSON mode in calls without tools, and as a verdict function bound to the schema
+(with function calling forced) in calls with tools (gemini_mapping.build_config): verdicts never
+depend on reading prose. Gemini 3 wants each function call's thought signature sent back with the
+history: signatures are kept per call id.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ class GeminiBackend(NetworkBackend):
     cloud_domain = "googleapis.com"
     supports_streaming = True
     feature_words = (
-        ("json_mode", ("json mode", "mime type", "mime_type", "mimetype", "json schema", "json_schema", "jsonschema")),
+        ("json_mode", ("json mode", "mime type", "mime_type", "mimetype", "json schema", "json_schema", "jsonschema",
+                       "tool_config", "toolconfig", "function calling config", "functioncallingconfig")),
         ("logprobs", ("logprobs",)),
     )
 

@@ -7,6 +7,7 @@ response or from stream chunks; a blocked prompt or a safety stop is a refusal.
 
 from __future__ import annotations
 
+import json
 import uuid
 
 from google.genai import types
@@ -28,27 +29,51 @@ GENERATED_ID = "gemini-call-"  # prefix of ids we make up for calls Gemini sent 
 SKIP_SIGNATURE = b"skip_thought_signature_validator"  # Google's sentinel for calls without a signature
 SAFETY_STOPS = {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "IMAGE_SAFETY", "RECITATION"}
 FINISH = {"STOP": "stop", "MAX_TOKENS": "length"}
+VERDICT_FUNCTION = "give_verdict"  # the structured verdict, offered as a function when tools are offered too
 
 
 def build_config(
     request: ModelRequest, system: str, off: frozenset[str]
 ) -> tuple[types.GenerateContentConfig, set]:
-    """The generation config without the features in `off`, and the optional features it uses."""
-    json_mode = bool(request.json_schema) and not request.tools and "json_mode" not in off
+    """The generation config without the features in `off`, and the optional features it uses.
+
+    A structured verdict (request.json_schema) is asked for on every turn that may give it: by JSON mode
+    without tools; with tools (Gemini 2.x refuses JSON mode beside function calling) as the function
+    VERDICT_FUNCTION whose parameters are the schema, with function calling forced (mode ANY), so the
+    model either calls a tool or gives the verdict through the schema, never in prose."""
+    structured = bool(request.json_schema) and "json_mode" not in off
+    json_mode = structured and not request.tools
+    verdict_function = structured and bool(request.tools)
     logprobs = request.want_logprobs and "logprobs" not in off
-    tools = [types.Tool(function_declarations=_declarations(request.tools))] if request.tools else None
+    declarations = _declarations(request.tools)
+    if verdict_function:
+        declarations.append(_verdict_declaration(request.json_schema))
     config = types.GenerateContentConfig(
         system_instruction=system or None,
         temperature=request.temperature,
         max_output_tokens=request.max_tokens,
-        tools=tools,
+        tools=[types.Tool(function_declarations=declarations)] if declarations else None,
+        tool_config=_forced_function_call() if verdict_function else None,
         automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
         response_mime_type="application/json" if json_mode else None,
         response_json_schema=request.json_schema if json_mode else None,
         response_logprobs=True if logprobs else None,
         logprobs=5 if logprobs else None,
     )
-    return config, {name for name, used in (("json_mode", json_mode), ("logprobs", logprobs)) if used}
+    used = (("json_mode", json_mode or verdict_function), ("logprobs", logprobs))
+    return config, {name for name, on in used if on}
+
+
+def _verdict_declaration(schema: dict) -> types.FunctionDeclaration:
+    return types.FunctionDeclaration(
+        name=VERDICT_FUNCTION,
+        description="Give the final verdict of the inspection (call it once you need no other tool).",
+        parameters_json_schema=schema,
+    )
+
+
+def _forced_function_call() -> types.ToolConfig:
+    return types.ToolConfig(function_calling_config=types.FunctionCallingConfig(mode=types.FunctionCallingConfigMode.ANY))
 
 
 def _declarations(tools: list[dict]) -> list[types.FunctionDeclaration]:
@@ -150,6 +175,7 @@ class ReplyAssembler:
         self.usage: dict = {}
         self.model = ""
         self.emitted = False
+        self.verdict: str | None = None  # the arguments of a VERDICT_FUNCTION call
 
     def feed(self, response: types.GenerateContentResponse) -> None:
         """Take one response or stream chunk: text to on_text, calls, finish reason, usage, logprobs."""
@@ -169,7 +195,9 @@ class ReplyAssembler:
             self.logprobs += _logprobs(candidate.logprobs_result)
 
     def _feed_part(self, part: types.Part) -> None:
-        if part.function_call:
+        if part.function_call and part.function_call.name == VERDICT_FUNCTION:
+            self.verdict = json.dumps(dict(part.function_call.args or {}))  # the answer, read as the JSON it is
+        elif part.function_call:
             call = part.function_call
             tool_call = ToolCall(
                 call.id or f"{GENERATED_ID}{uuid.uuid4().hex[:12]}", call.name or "", dict(call.args or {})
@@ -184,7 +212,9 @@ class ReplyAssembler:
                 self.on_text(part.text)
 
     def reply(self) -> ModelReply:
-        """The assembled reply; a blocked prompt or a safety stop is a refusal."""
+        """The assembled reply; a blocked prompt or a safety stop is a refusal; a verdict call is the answer."""
+        if self.verdict is not None:
+            return ModelReply(text=self.verdict, model=self.model, usage=self.usage, logprobs=self.logprobs or None)
         text = "".join(self.text)
         if self.blocked and not (text or self.calls):
             return ModelReply(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 
-from tools.vocabulary import display_class
+from tools.vocabulary import display_class, split_rules
 
-
-def _rule_ids(turn) -> list[str]:
-    return [r.id for r in turn.rules]
+# The rules a verdict says it checked. The offline backend cannot look at the picture, and the vision
+# expert compares with reference normals, not with rules, so no rule is ever checked: none is claimed.
+CHECKED_RULES: list[str] = []
 
 
 def _expert_reasoning(turn, report) -> str:
@@ -42,12 +42,18 @@ def _series_reasoning(turn, report) -> str:
 
 
 def _rules_sentence(turn) -> str:
+    """The rules listed for the person to check (own rules, or rules of related classes, labelled so)."""
     if not turn.rules:
         return ""
-    listed = "; ".join(f"[{r.id}] {r.text.rstrip('. ')}" for r in turn.rules[:4])
+    own = split_rules(turn.rules, turn.class_name)[0]
     subject = display_class(turn.class_name) if turn.class_name else "this input"
-    return (f" Rules for {subject}: {listed}. The offline backend cannot read these rules in "
-            "the picture; check them where the expert points.")
+    if own:
+        listed = "; ".join(f"[{r.id}] {r.text.rstrip('. ')}" for r in own[:4])
+        heading = f"Rules for {subject}: {listed}."
+    else:
+        listed = "; ".join(f"[{r.id}] ({display_class(r.class_name)}) {r.text.rstrip('. ')}" for r in turn.rules[:4])
+        heading = f"No rules are stored for {subject}; rules of related classes: {listed}."
+    return f" {heading} The offline backend cannot read rules in the picture; check them where the expert points."
 
 
 def verdict_json(turn) -> dict:
@@ -58,7 +64,7 @@ def verdict_json(turn) -> dict:
         reasoning = ("No expert evidence is available (no reference normal to compare with), so the offline "
                      "backend cannot decide. Add a reference normal for this class, or use a VLM backend.")
         return {"reasoning": reasoning + _rules_sentence(turn), "anomalous": None, "confidence": None,
-                "defect_type": "unknown", "location": {"box": None, "where": ""}, "rules_used": _rule_ids(turn)}
+                "defect_type": "unknown", "location": {"box": None, "where": ""}, "rules_used": list(CHECKED_RULES)}
     is_series = getattr(evidence, "expert", None) is None
     reasoning = (_series_reasoning if is_series else _expert_reasoning)(turn, report)
     regions = [] if is_series else report.regions
@@ -70,7 +76,7 @@ def verdict_json(turn) -> dict:
         "confidence": None,  # the score is the expert's own; the session records it as such
         "defect_type": ("deviation from normal" if not is_series else "abnormal behaviour") if report.anomalous else "none",
         "location": {"box": list(top.box) if top else None, "where": where},
-        "rules_used": _rule_ids(turn),
+        "rules_used": list(CHECKED_RULES),
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from assistant.commands.common import open_kb, print_json, settings_from
+from assistant.prompts import DEFAULT_STRATEGY
 
 
 def add_backend_flags(parser) -> None:
@@ -33,7 +34,7 @@ def register(sub) -> None:
     parser.add_argument("--class", dest="class_name", help="class of the object (default: suggested from the image)")
     parser.add_argument("--ref", action="append", default=[], metavar="FILE", help="a reference normal for this run (repeatable)")
     parser.add_argument("--rule", action="append", default=[], metavar="TEXT", help="an extra normality rule for this run (repeatable)")
-    parser.add_argument("--strategy", help="prompt strategy, e.g. rules+reference+expert (default) or naive")
+    parser.add_argument("--strategy", help=f"prompt strategy, e.g. {DEFAULT_STRATEGY} (default) or naive")
     parser.add_argument("--references", type=int, help="how many stored reference normals to use (default 1)")
     add_backend_flags(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")

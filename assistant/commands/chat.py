@@ -6,6 +6,7 @@ import shlex
 import sys
 
 from assistant.commands.ask import add_backend_flags, format_verdict, make_session
+from assistant.prompts import DEFAULT_STRATEGY
 from tools.errors import BackendError, InputError
 
 HELP = ("Type a question or a rule. /file PATH [question] inspects a file, /class NAME sets the class, "
@@ -15,7 +16,7 @@ HELP = ("Type a question or a rule. /file PATH [question] inspects a file, /clas
 def register(sub) -> None:
     parser = sub.add_parser("chat", help="talk with the assistant in the terminal")
     parser.add_argument("--class", dest="class_name", help="class of the objects you will inspect")
-    parser.add_argument("--strategy", help="prompt strategy (default rules+reference+expert)")
+    parser.add_argument("--strategy", help=f"prompt strategy (default {DEFAULT_STRATEGY})")
     parser.add_argument("--author", default="expert", help="name recorded with rules you teach")
     add_backend_flags(parser)
     parser.set_defaults(func=run)

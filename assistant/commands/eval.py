@@ -27,7 +27,8 @@ def register(sub) -> None:
     add_backend_flags(parser)
     parser.add_argument("--concurrency", type=int, default=4, help="analyses in parallel (default 4)")
     parser.add_argument("--rpm", type=float, help="start at most this many analyses per minute (rate limit)")
-    parser.add_argument("--limit", type=int, help="at most N test items per class (seeded; both labels kept)")
+    parser.add_argument("--limit", type=int, help="at most N test items per class (seeded, stratified: each class keeps its "
+                        "share of anomalies)")
     parser.add_argument("--out", help="results folder (default eval-results/<dataset>-<format>); rerun to resume")
     parser.add_argument("--seed", type=int, default=0, help="seed for sampling and anything random (default 0)")
     parser.add_argument("--peers", metavar="DIR", help="nab: a NAB results folder (<detector>/<group>/<detector>_<file>.csv) "
@@ -95,24 +96,27 @@ def run(args) -> int:
 
 
 def _summary(table: dict) -> dict:
-    keep = ("n", "acc", "auroc", "aupr", "undecided", "unparsed", "error", "excluded")
+    keep = ("n", "acc", "auroc", "aupr", "undecided", "unparsed", "error", "excluded", "answered_only",
+            "ranked_source", "score_sources", "mapped", "neutral")
     return {s: {"mean": r["mean"], "pooled": {k: r["pooled"][k] for k in keep}} for s, r in table.items()}
 
 
 def format_summary(result) -> str:
-    """A short text table: per strategy, mean and pooled ACC/AUROC/AUPR and answers without a verdict."""
+    """A short text table: per strategy, mean and pooled ACC/AUROC/AUPR (every item ranked), the mean
+    answered-only AUROC beside them, and the answers without a verdict."""
     from assistant.evaluation.report import fmt
 
     info = result.info
     lines = [f"{info['dataset']} ({info['format']}), {info['items']} items, backend {info['backend']}/{info['model']}: "
              f"{info['ran']} analysed now, {info['cached']} cached, {info['seconds']:.1f} s",
              f"{'strategy':<28} {'mean ACC':>8} {'AUROC':>6} {'AUPR':>6} | {'pooled ACC':>10} {'AUROC':>6} {'AUPR':>6}"
-             f" | no verdict"]
+             f" | {'answered-only AUROC':>19} | no verdict | ranked source"]
     for strategy, values in result.metrics.items():
         mean, pooled = values["mean"], values["pooled"]
         missing = pooled["undecided"] + pooled["unparsed"] + pooled["error"]
         lines.append(f"{strategy:<28} {fmt(mean['acc']):>8} {fmt(mean['auroc']):>6} {fmt(mean['aupr']):>6} | "
-                     f"{fmt(pooled['acc']):>10} {fmt(pooled['auroc']):>6} {fmt(pooled['aupr']):>6} | {missing}")
+                     f"{fmt(pooled['acc']):>10} {fmt(pooled['auroc']):>6} {fmt(pooled['aupr']):>6} | "
+                     f"{fmt(mean['answered_only']['auroc']):>19} | {missing:>10} | {pooled['ranked_source'] or '–'}")
     cost = info["cost_usd"]
     lines.append("cost: " + ("none (offline backend)" if info["backend"] == "offline"
                              else "unknown (model not in the price table)" if cost is None

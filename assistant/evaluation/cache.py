@@ -1,4 +1,5 @@
-"""results.jsonl: one JSON line per finished (item, strategy, backend, model, prompt version, reference setup).
+"""results.jsonl: one JSON line per finished (item, strategy, backend, model, prompt version, reference setup,
+knowledge fingerprint).
 
 Append-only; each line is flushed and fsynced as soon as its item is done, so a killed run loses at
 most the item in flight. On reopening, lines that do not parse (a torn last line from a kill) are
@@ -13,9 +14,11 @@ import threading
 from pathlib import Path
 
 
-def result_key(item_id: str, strategy: str, backend: str, model: str, prompt_version: str, references: str) -> str:
-    """The cache key of one result; `references` names the reference setup (e.g. 'nearest-1')."""
-    return "|".join((item_id, strategy, backend, model, prompt_version, references))
+def result_key(item_id: str, strategy: str, backend: str, model: str, prompt_version: str, references: str,
+               knowledge: str) -> str:
+    """The cache key of one result; `references` names the reference setup (e.g. 'nearest-1'), `knowledge`
+    is the class's knowledge fingerprint (assistant/evaluation/fingerprint.py)."""
+    return "|".join((item_id, strategy, backend, model, prompt_version, references, knowledge))
 
 
 class ResultCache:

@@ -9,6 +9,7 @@ layout) use leave-one-out over their normals, so an item is never its own refere
 from __future__ import annotations
 
 import csv
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,6 +59,12 @@ class EvalSet:
                     if i.class_name == item.class_name and not i.anomalous and i.path != item.path]
         return [p for p in self.train_normals.get(item.class_name, []) if p != item.path]
 
+    def class_pool(self, class_name: str) -> list[Path]:
+        """Every file a reference of this class may be drawn from (the union of its items' pools), sorted."""
+        if self.leave_one_out:
+            return sorted({i.path for i in self.items if i.class_name == class_name and not i.anomalous})
+        return sorted(self.train_normals.get(class_name, []))
+
     def relative(self, path: Path) -> str:
         """A path as an id relative to the root (for results files)."""
         try:
@@ -94,7 +101,8 @@ def load_dataset(root, fmt: str, classes=None, *, limit: int | None = None, seed
         raise InputError(f"no test items found in {root} for format {fmt!r}; check the layout (see --help)")
     if limit:
         dataset.items = subsample(dataset.items, limit, seed)
-        dataset.notes.append(f"At most {limit} test items per class, drawn with seed {seed} (both labels kept when present).")
+        dataset.notes.append(f"At most {limit} test items per class, drawn with seed {seed} and stratified: each class "
+                             "keeps its share of anomalies (at least one item of each label it has).")
     return dataset
 
 
@@ -108,22 +116,30 @@ def _only_classes(dataset: EvalSet, classes) -> EvalSet:
 
 
 def subsample(items: list[Item], limit: int, seed: int) -> list[Item]:
-    """At most `limit` items per class, seeded, alternating anomalous and normal so both labels stay."""
+    """At most `limit` items per class, seeded and stratified: each class keeps its share of anomalies, so
+    the anomaly rate (and with it AUPR) stays that of the full set; see stratified_counts."""
     chosen: list[Item] = []
     for name in sorted({i.class_name for i in items}):
         rng = random.Random(f"{seed}:{name}")
         groups = [sorted((i for i in items if i.class_name == name and i.anomalous == a), key=lambda i: i.id)
                   for a in (True, False)]
-        for group in groups:
+        picked: list[Item] = []
+        for group, count in zip(groups, stratified_counts(len(groups[0]), len(groups[1]), limit), strict=True):
             rng.shuffle(group)
-        interleaved = [i for pair in _zip_longest(*groups) for i in pair if i is not None]
-        chosen += sorted(interleaved[:limit], key=lambda i: i.id)
+            picked += group[:count]
+        chosen += sorted(picked, key=lambda i: i.id)
     return chosen
 
 
-def _zip_longest(a: list, b: list):
-    for index in range(max(len(a), len(b))):
-        yield (a[index] if index < len(a) else None, b[index] if index < len(b) else None)
+def stratified_counts(anomalous: int, normal: int, limit: int) -> tuple[int, int]:
+    """How many anomalous and normal items a class of this make-up keeps under `limit`: its share of
+    anomalies rounded half up; a label the class has keeps at least one item when limit >= 2 (AUROC needs both)."""
+    if anomalous + normal <= limit:
+        return anomalous, normal
+    keep = math.floor(limit * anomalous / (anomalous + normal) + 0.5)
+    if anomalous and normal and limit >= 2:
+        keep = min(max(keep, 1), limit - 1)
+    return keep, limit - keep
 
 
 def files_in(folder: Path, suffixes=IMAGE_SUFFIXES) -> list[Path]:

@@ -45,12 +45,20 @@ def evaluate(dataset: EvalSet, settings, kb, options: RunOptions, out_dir, *, ba
     outcome = run.run()
     table = all_metrics(outcome.rows, options.strategies)
     info = run_info(dataset, options, outcome, run.cache.ignored_lines)
+    info.update(knowledge_fingerprints=run.knowledge.all(), knowledge_fingerprint=run.knowledge.combined(),
+                score_sources=score_sources(table))
     report.write_metrics(out, table)
     report.write_run_info(out, info)
     nab, nab_section = _nab(dataset, out, nab_options)
     report.write_report(out, table, info, extra=nab_section)
     plots.write_plots(out, outcome.rows, table)
     return EvaluationResult(out, table, info, outcome, nab)
+
+
+def score_sources(table: dict) -> dict:
+    """Per strategy: the score source its rankings use and how many items had each source (all classes)."""
+    return {strategy: {"ranked_source": result["pooled"]["ranked_source"], "mix": result["pooled"]["score_sources"]}
+            for strategy, result in table.items()}
 
 
 def _nab(dataset: EvalSet, out: Path, nab_options):

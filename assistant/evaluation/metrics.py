@@ -2,8 +2,8 @@
 
 Every result row has a `status`: ok (a parsed, decided verdict), undecided (parsed, but the answer
 says it cannot decide), unparsed (the reply could not be read even after the repair request) or
-error (the item could not be analysed, e.g. an unreadable file). None of them is dropped silently;
-how each is scored is SCORING, printed in the report.
+error (the item could not be analysed, e.g. an unreadable file). None of them is dropped: how each
+is scored is SCORING, printed in the report; the ranking rules are in assistant/evaluation/ranking.py.
 """
 
 from __future__ import annotations
@@ -12,49 +12,42 @@ from collections import Counter
 
 import numpy as np
 
+from assistant.evaluation import ranking
+
 METRICS = ("acc", "auroc", "aupr")
 STATUSES = ("ok", "undecided", "unparsed", "error")
 SCORING = (
-    "Anomaly is the positive class (label 1). ACC is the share of items whose verdict equals the label; "
-    "undecided answers, unreadable (unparsed) replies and failed items count as wrong. AUROC and AUPR "
-    "(average precision) rank the continuous score recorded with each decided, parsed verdict (its source is "
-    "recorded: logprobs, the model's confidence, the vision expert's score, or 'none' = 1/0 from the verdict "
-    "alone); items without a score are excluded from them and counted as 'excluded'. A group whose scored "
-    "items all have the same label has no AUROC/AUPR (null, with the reason). 'mean' averages the per-class "
-    "figures over the classes where they are defined; 'pooled' ranks all items of all classes together."
+    "Anomaly is the positive class (label 1). ACC is the share of all items whose verdict equals the label; "
+    "undecided answers, unreadable (unparsed) replies and failed items count as wrong. AUROC and AUPR (average "
+    "precision) rank every item, over one kind of score per strategy (its 'ranked source': the most common "
+    "source among its answered items, one of logprobs, confidence = the model's stated confidence, expert = the "
+    "vision expert's calibrated score, verdict = 1/0 from the verdict alone): an item scored by that source is "
+    "ranked by its score; an answered item scored by another source keeps only its verdict's side of the 0.5 "
+    "threshold (just above 0.5 when called anomalous, just below when called normal: 'mapped'); an item without "
+    "a verdict gets 0.5, the uninformative value on every source's scale ('neutral'). 'Answered only' figures "
+    "rank the answered items alone, with the same scores, and divide ACC by the answered items: they are shown "
+    "beside the all-items figures and flatter a model that refuses hard items. A group whose items all have the "
+    "same label has no AUROC/AUPR (null, with the reason). 'mean' averages the per-class figures over the classes "
+    "where they are defined; 'pooled' ranks all items of all classes together."
 )
 
 
-def group_metrics(rows: list[dict]) -> dict:
-    """The metrics of one group of results (one class, or all classes pooled)."""
+def group_metrics(rows: list[dict], source: str | None = None) -> dict:
+    """The metrics of one group of results (one class, or all classes pooled), ranked over `source`
+    (default: the group's own most common score source)."""
     n = len(rows)
     positives = sum(int(r["label"]) for r in rows)
     correct = sum(r["status"] == "ok" and bool(r["anomalous"]) == bool(r["label"]) for r in rows)
-    scored = [r for r in rows if r["status"] == "ok" and r.get("score") is not None]
-    auroc, aupr, note = ranking_metrics([int(r["label"]) for r in scored], [float(r["score"]) for r in scored])
     counts = Counter(r["status"] for r in rows)
+    figures = ranking.ranked_figures(rows, source or ranking.ranked_source(rows))
     result = {"n": n, "n_anomalous": positives, "n_normal": n - positives, "acc": correct / n if n else None,
-              "auroc": auroc, "aupr": aupr, "auroc_note": note, "scored": len(scored), "excluded": n - len(scored),
-              "confusion": confusion(rows), **{s: counts.get(s, 0) for s in STATUSES[1:]},
-              "score_sources": dict(sorted(Counter(r.get("score_source") or "none" for r in scored).items())),
-              "by_defect": by_defect(rows)}
+              **figures, "excluded": n - figures["answered_only"]["n"], "confusion": confusion(rows),
+              **{s: counts.get(s, 0) for s in STATUSES[1:]}, "by_defect": by_defect(rows)}
     result.update(localisation(rows))
     windows = window_totals(rows)
     if windows:
         result["windows"] = windows
     return result
-
-
-def ranking_metrics(labels: list[int], scores: list[float]) -> tuple[float | None, float | None, str | None]:
-    """(AUROC, AUPR, None), or (None, None, reason) when the scored items do not have both labels."""
-    if not labels:
-        return None, None, "no item has a score"
-    if len(set(labels)) < 2:
-        only = "anomalous" if labels[0] else "normal"
-        return None, None, f"only {only} items have a score (AUROC needs both labels)"
-    from sklearn.metrics import average_precision_score, roc_auc_score
-
-    return float(roc_auc_score(labels, scores)), float(average_precision_score(labels, scores)), None
 
 
 def confusion(rows: list[dict]) -> dict:
@@ -96,20 +89,22 @@ def window_totals(rows: list[dict]) -> dict:
 
 
 def mean_over_classes(per_class: dict[str, dict]) -> dict:
-    """The unweighted mean of each metric over the classes where it is defined."""
+    """The unweighted mean of each metric over the classes where it is defined (all items, and answered only)."""
     mean: dict = {"classes": len(per_class), "n": sum(m["n"] for m in per_class.values())}
     for metric in METRICS:
         values = [m[metric] for m in per_class.values() if m[metric] is not None]
         mean[metric] = float(np.mean(values)) if values else None
         mean[f"{metric}_classes"] = len(values)
+    mean["answered_only"] = ranking.mean_answered_only(per_class)
     return mean
 
 
 def strategy_metrics(rows: list[dict]) -> dict:
     """{"per_class": {class: metrics}, "mean": {...}, "pooled": {...}} for one strategy's results."""
     classes = sorted({r["class"] for r in rows})
-    per_class = {c: group_metrics([r for r in rows if r["class"] == c]) for c in classes}
-    pooled = group_metrics(rows)
+    source = ranking.ranked_source(rows)  # one kind of score for every class, the mean and the pooled figures
+    per_class = {c: group_metrics([r for r in rows if r["class"] == c], source) for c in classes}
+    pooled = group_metrics(rows, source)
     pooled["note"] = "pooled: all items of all classes ranked together"
     return {"per_class": per_class, "mean": mean_over_classes(per_class), "pooled": pooled}
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.evaluation import ranking
 from assistant.evaluation.metrics import METRICS
 
 
@@ -53,7 +54,7 @@ def class_bars(result: dict, strategy: str, path: Path) -> Path:
 
 
 def roc_curves(rows: list[dict], result: dict, strategy: str, path: Path) -> Path:
-    """ROC curves of each class with both labels scored, and the pooled curve."""
+    """ROC curves of each class with both labels, and the pooled curve, over the ranking scores of the metrics."""
     from sklearn.metrics import roc_curve
 
     figure = _figure(5.5, 5.0)
@@ -61,10 +62,9 @@ def roc_curves(rows: list[dict], result: dict, strategy: str, path: Path) -> Pat
     axes.plot([0, 1], [0, 1], color="grey", linewidth=0.8, linestyle=":")
     groups = [(c, [r for r in rows if r["class"] == c], result["per_class"][c]) for c in result["per_class"]]
     for name, members, values in [*groups, ("pooled", rows, result["pooled"])]:
-        scored = [r for r in members if r["status"] == "ok" and r.get("score") is not None]
         if values["auroc"] is None:
             continue
-        fpr, tpr, _ = roc_curve([int(r["label"]) for r in scored], [float(r["score"]) for r in scored])
+        fpr, tpr, _ = roc_curve(*ranking.labels_and_scores(members, values["ranked_source"]))
         pooled = name == "pooled"
         axes.plot(fpr, tpr, linewidth=2.5 if pooled else 1.0, color="black" if pooled else None,
                   label=f"{name} (AUROC {values['auroc']:.3f})")

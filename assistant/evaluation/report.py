@@ -1,9 +1,9 @@
 """The files an evaluation leaves in --out: metrics.json, metrics.csv, run.json and report.md.
 
-report.md puts the table in the paper's layout (classes as rows, ACC/AUROC/AUPR per strategy), the
-prompt ablation (strategies as rows), how answers without a verdict were scored, and, for MVTec
-AD, the paper's published mean figures beside ours (its per-class figures are not reproduced:
-they are not known reliably here).
+report.md puts the table in the paper's layout (classes as rows, ACC/AUROC/AUPR per strategy, every
+item ranked), the prompt ablation (strategies as rows), the answered-only figures beside them, the
+score sources per class, the knowledge used, how each number is computed and, for MVTec AD, the
+paper's published mean figures beside ours (assistant/evaluation/report_scores.py).
 """
 
 from __future__ import annotations
@@ -12,7 +12,10 @@ import csv
 import json
 from pathlib import Path
 
-from assistant.evaluation.metrics import METRICS, SCORING
+from assistant.evaluation import ranking, report_scores
+from assistant.evaluation.metrics import METRICS
+from assistant.evaluation.tables import fmt
+from assistant.evaluation.tables import row as _row
 
 # Xu et al., 2024, Table I: means over the 15 MVTec AD classes.
 PAPER_MEANS = [
@@ -28,20 +31,17 @@ CSV_FIELDS = ["strategy", "group", "n", "n_anomalous", "acc", "auroc", "aupr", "
               "unparsed", "error", "tp", "fn", "fp", "tn", "auroc_note"]
 
 
-def fmt(value, digits: int = 3) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
-
-
 def write_metrics(out: Path, table: dict) -> None:
     """metrics.json ({strategy: {per_class, mean, pooled}}) and metrics.csv (one row per strategy and group)."""
     (out / "metrics.json").write_text(json.dumps(table, indent=2, sort_keys=False), encoding="utf-8")
     with (out / "metrics.csv").open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, CSV_FIELDS, extrasaction="ignore")
+        writer = csv.DictWriter(handle, CSV_FIELDS + ranking.CSV_FIELDS, extrasaction="ignore")
         writer.writeheader()
         for strategy, result in table.items():
             groups = [*result["per_class"].items(), ("mean", result["mean"]), ("pooled", result["pooled"])]
             for group, values in groups:
-                writer.writerow({"strategy": strategy, "group": group, **values, **values.get("confusion", {})})
+                writer.writerow({"strategy": strategy, "group": group, **values, **values.get("confusion", {}),
+                                 **ranking.csv_cells(values)})
 
 
 def write_run_info(out: Path, info: dict) -> None:
@@ -50,9 +50,10 @@ def write_run_info(out: Path, info: dict) -> None:
 
 def write_report(out: Path, table: dict, info: dict, extra: str = "") -> Path:
     """report.md from the metrics table and the run information (extra: a section such as the NAB scores)."""
-    sections = [_heading(info), _paper_table(table), _ablation(table, info), _confusions(table),
-                _no_verdicts(table), _defects(table), _localisation(table), _windows(table), extra, _run(info),
-                _notes(info)]
+    sections = [_heading(info), _paper_table(table), _ablation(table, info), report_scores.answered_only(table),
+                _confusions(table), _no_verdicts(table), report_scores.score_sources(table), _defects(table),
+                _localisation(table), _windows(table), extra, report_scores.knowledge(info), _run(info), _notes(info),
+                report_scores.how_computed()]
     path = out / "report.md"
     path.write_text("\n\n".join(s for s in sections if s) + "\n", encoding="utf-8")
     return path
@@ -66,15 +67,11 @@ def _heading(info: dict) -> str:
             f"references: {refs}; seed {info['seed']}. Anomaly is the positive class.")
 
 
-def _row(cells) -> str:
-    return "| " + " | ".join(str(c) for c in cells) + " |"
-
-
 def _paper_table(table: dict) -> str:
     strategies = list(table)
     header = ["class"] + [f"{s} {m.upper()}" for s in strategies for m in METRICS]
     classes = sorted({c for r in table.values() for c in r["per_class"]})
-    lines = ["## Results per class (paper layout)", "", _row(header), _row(["---"] * len(header))]
+    lines = ["## Results per class (paper layout; every item ranked)", "", _row(header), _row(["---"] * len(header))]
     for name in classes:
         cells = [table[s]["per_class"].get(name, {}) for s in strategies]
         lines.append(_row([name] + [fmt(c.get(m)) for c in cells for m in METRICS]))
@@ -97,8 +94,7 @@ def _ablation(table: dict, info: dict) -> str:
     if info["format"] == "mvtec":
         for label, values in PAPER_MEANS:
             lines.append(_row([label] + [fmt(values[m]) for m in METRICS] + ["", "", "", "15 classes"]))
-        lines += ["", "The paper rows are published figures for comparison, not measured here; the paper's "
-                  "per-class figures are not reproduced because they are not known reliably."]
+        lines += ["", report_scores.PAPER_NOTE]
     return "\n".join(lines)
 
 
@@ -113,13 +109,14 @@ def _confusions(table: dict) -> str:
 
 
 def _no_verdicts(table: dict) -> str:
-    header = ["strategy", "undecided", "unparsed", "errors", "excluded from AUROC", "score sources"]
-    lines = ["## Answers without a verdict, and how they are scored", "", SCORING, "", _row(header),
-             _row(["---"] * len(header))]
+    header = ["strategy", "undecided", "unparsed", "errors", "ranked at 0.5 (no verdict)", "ranked source",
+              "mapped to the threshold (other source)"]
+    lines = ["## Answers without a verdict (pooled; how they are scored: see 'How each number is computed')", "",
+             _row(header), _row(["---"] * len(header))]
     for strategy, result in table.items():
         p = result["pooled"]
-        sources = ", ".join(f"{k} {v}" for k, v in p["score_sources"].items()) or "–"
-        lines.append(_row([strategy, p["undecided"], p["unparsed"], p["error"], p["excluded"], sources]))
+        lines.append(_row([strategy, p["undecided"], p["unparsed"], p["error"], p["neutral"],
+                           p["ranked_source"] or "–", p["mapped"]]))
     return "\n".join(lines)
 
 

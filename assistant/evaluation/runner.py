@@ -10,7 +10,6 @@ analyses in flight are saved; an unreadable file is recorded as an error and cou
 from __future__ import annotations
 
 import copy
-import random
 import sys
 import threading
 import time
@@ -18,13 +17,12 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from assistant import prompts
 from assistant.evaluation import metrics
 from assistant.evaluation.cache import ResultCache, result_key
 from assistant.evaluation.costs import add_usage
 from assistant.evaluation.datasets import EvalSet, Item
+from assistant.evaluation.fingerprint import KnowledgePrints
 from assistant.evaluation.references import ReferencePicker, default_view
 from tools.errors import ConfigError, InputError
 
@@ -36,7 +34,7 @@ class RunOptions:
     ref_choice: str = "nearest"
     concurrency: int = 4
     requests_per_minute: float | None = None
-    seed: int = 0
+    seed: int = 0  # drew the --limit sample (local generators); the run itself reseeds no global generator
     progress: bool = True
     question: str = ""  # the paper's prompt has no question of its own
 
@@ -126,6 +124,7 @@ class EvaluationRun:
         self.cache = ResultCache(Path(out_dir) / "results.jsonl")
         self.picker = ReferencePicker(dataset, options.shots, options.ref_choice, default_view(settings.cache_dir))
         self.limiter = RateLimiter(options.requests_per_minute)
+        self.knowledge = KnowledgePrints(dataset, self.kb, options.question)
         self._series: dict[str, dict | None] = {}
         self._series_lock = threading.Lock()
 
@@ -134,7 +133,8 @@ class EvaluationRun:
         return "none" if self.dataset.modality == "series" else f"{self.options.ref_choice}-{self.options.shots}"
 
     def key(self, item: Item, strategy: str) -> str:
-        return result_key(item.id, strategy, self.backend_name, self.model, prompts.PROMPT_VERSION, self.reference_setup)
+        return result_key(item.id, strategy, self.backend_name, self.model, prompts.PROMPT_VERSION, self.reference_setup,
+                          self.knowledge.of(item.class_name))
 
     def jobs(self) -> list[tuple[Item, str]]:
         """Every (item, strategy), in a fixed order: class, item id, strategy as given."""
@@ -143,8 +143,6 @@ class EvaluationRun:
 
     def run(self) -> RunOutcome:
         """Analyse what is not cached yet; return every result of this setup."""
-        random.seed(self.options.seed)
-        np.random.seed(self.options.seed % 2**32)
         jobs = self.jobs()
         todo = [job for job in jobs if self.key(*job) not in self.cache]
         started, usage = time.perf_counter(), {}
@@ -217,6 +215,7 @@ class EvaluationRun:
                   "label": int(item.anomalous), "defect": item.defect, "strategy": strategy,
                   "backend": self.backend_name, "model": self.model, "prompt_version": prompts.PROMPT_VERSION,
                   "references": [self.dataset.relative(p) for p in references], "reference_setup": self.reference_setup,
+                  "knowledge": self.knowledge.of(item.class_name),
                   "mask": self.dataset.relative(item.mask) if item.mask else None, "seconds": round(seconds, 3),
                   "status": "error", "error": error, "anomalous": None, "score": None, "score_source": "none",
                   "parse_error": None, "usage": {}, "box": None, "box_hit": None, "series": self._series_of(item)}

@@ -85,6 +85,7 @@ def launched_app(root: Path, *, downloads: bool = False, **settings_values):
         folder.mkdir()
     try:
         yield RunningApp(url, root, settings, kb, files, server, folder)
+        server.assert_well_formed()
     finally:
         server.stop()
         demo.close()

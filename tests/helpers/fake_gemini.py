@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from tests.helpers.fake_http import FakeHTTPServer, RecordedRequest, Reply, json_reply, sse_reply
 from tests.helpers.fake_openai import VALID_VERDICT_TEXT
+from tests.helpers.wire_schema import gemini_request_error
 
 ROUTE = re.compile(
     r"^/(?P<version>v1beta|v1)/models/(?P<model>[^/:]+):(?P<method>generateContent|streamGenerateContent)$"
@@ -116,6 +117,12 @@ class FakeGeminiServer(FakeHTTPServer):
 
     def default_reply(self, request: RecordedRequest) -> Reply:
         return GeminiAnswer([VALID_VERDICT_TEXT]).render(request)
+
+    def malformation(self, request: RecordedRequest) -> str | None:
+        return gemini_request_error(request.raw)
+
+    def malformed_reply(self, problem: str) -> Reply:
+        return json_reply(error_body(400, f"Invalid JSON payload received. {problem}"), 400)
 
     def before_queue(self, request: RecordedRequest) -> Reply | None:
         body = request.body or {}

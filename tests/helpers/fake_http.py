@@ -8,6 +8,10 @@ concurrent load (one thread per connection): `server.set_default(None, delay=1.0
 request after a second, many at a time; `max_in_flight` tells how many were answered at once.
 Credential headers (Authorization, x-goog-api-key) are recorded as "<redacted>" and checked with
 `RecordedRequest.credential_is(header, value)`.
+
+Every request to a served path is checked against the protocol's wire schema (`malformation`): a
+malformed one gets a 400 in the provider's format and is remembered, and leaving the server's
+`with` block (or `assert_well_formed()`) then fails the test that sent it.
 """
 
 from __future__ import annotations
@@ -95,6 +99,7 @@ class FakeHTTPServer:
         self._default_delay = 0.0
         self._in_flight = 0
         self.max_in_flight = 0  # the most requests answered at the same time
+        self.malformed: list[str] = []  # requests that broke the wire schema, with the reason
         self._httpd: _Server | None = None
 
     # ---- protocol hooks -------------------------------------------------------------------
@@ -109,6 +114,14 @@ class FakeHTTPServer:
     def before_queue(self, request: RecordedRequest) -> Reply | None:
         """A fixed answer that takes precedence over the queue (e.g. a rejected feature)."""
         return None
+
+    def malformation(self, request: RecordedRequest) -> str | None:
+        """Why a request breaks the protocol's wire schema (None: well formed)."""
+        return None
+
+    def malformed_reply(self, problem: str) -> Reply:
+        """The provider's answer to a malformed request."""
+        return json_reply({"error": {"message": problem}}, 400)
 
     # ---- scripting ------------------------------------------------------------------------
     def enqueue(self, item: Script) -> None:
@@ -193,8 +206,21 @@ class FakeHTTPServer:
     def __enter__(self) -> FakeHTTPServer:
         return self.start()
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
         self.stop()
+        if exc_type is None:
+            self.assert_well_formed()
+
+    def assert_well_formed(self) -> None:
+        """Fail when any request broke the wire schema (call take_malformed() first to expect some)."""
+        if self.malformed:
+            raise AssertionError("the fake server received malformed request(s):\n" + "\n".join(self.malformed))
+
+    def take_malformed(self) -> list[str]:
+        """The malformed requests so far, forgotten (for a test that sends them on purpose)."""
+        with self._lock:
+            found, self.malformed = self.malformed, []
+        return found
 
     # ---- serving (called from the handler threads) ----------------------------------------
     def _render(self, item: Script, request: RecordedRequest) -> Reply:
@@ -203,6 +229,11 @@ class FakeHTTPServer:
     def _choose(self, request: RecordedRequest) -> Reply:
         if not self.serves(request):
             return json_reply({"error": {"message": f"no route for {request.method} {request.path}"}}, 404)
+        problem = self.malformation(request)
+        if problem is not None:
+            with self._lock:
+                self.malformed.append(f"{request.method} {request.path}: {problem}")
+            return self.malformed_reply(problem)
         fixed = self.before_queue(request)
         if fixed is not None:
             return fixed

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 
 from tests.helpers.fake_http import FakeHTTPServer, RecordedRequest, Reply, json_reply, sse_reply
+from tests.helpers.wire_schema import openai_request_error
 
 VALID_VERDICT = {
     "reasoning": "The surface matches the reference; no scratch, dent or missing part is visible.",
@@ -148,6 +149,12 @@ class FakeOpenAIServer(FakeHTTPServer):
 
     def default_reply(self, request: RecordedRequest) -> Reply:
         return Completion([VALID_VERDICT_TEXT]).render(request)
+
+    def malformation(self, request: RecordedRequest) -> str | None:
+        return openai_request_error(request.body)
+
+    def malformed_reply(self, problem: str) -> Reply:
+        return json_reply(error_body(f"Invalid request body: {problem}"), 400)
 
     def before_queue(self, request: RecordedRequest) -> Reply | None:
         for name, message in self.rejected_fields.items():

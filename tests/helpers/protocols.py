@@ -85,6 +85,10 @@ class OpenAIProtocol(Protocol):
     def schema_requested(self, body) -> bool:
         return "response_format" in body
 
+    def tool_names(self, body) -> list[str]:
+        """The names of the functions offered in a request."""
+        return [t["function"]["name"] for t in body.get("tools", [])]
+
     def replayed_call(self, body) -> tuple[str, dict, str]:
         call = body["messages"][2]["tool_calls"][0]
         assert call["type"] == "function"
@@ -135,6 +139,10 @@ class GeminiProtocol(Protocol):
 
     def schema_requested(self, body) -> bool:
         return "responseJsonSchema" in (body.get("generationConfig") or {})
+
+    def tool_names(self, body) -> list[str]:
+        """The names of the functions offered in a request."""
+        return [f["name"] for t in body.get("tools", []) for f in t.get("functionDeclarations", [])]
 
     def replayed_call(self, body) -> tuple[str, dict, str]:
         model_turn = body["contents"][1]

@@ -7,6 +7,8 @@ neutralised so that it cannot close its fence. Prompts and tool results use thes
 
 from __future__ import annotations
 
+from tools.vocabulary import display_class
+
 DATA_TAGS = ("rules", "user_text", "file_name", "evidence")
 
 
@@ -22,6 +24,9 @@ def as_data(text: str, tag: str) -> str:
     return f"<{tag}>{fence(text)}</{tag}>"
 
 
-def rule_lines(rules) -> str:
-    """Rules as '[id] (kind) text' lines, each text fenced (for inside a <rules> block)."""
-    return "\n".join(f"[{r.id}] ({r.kind}) {fence(r.text)}" for r in rules)
+def rule_lines(rules, *, with_class: bool = False) -> str:
+    """Rules as '[id] (kind) text' lines, each text fenced (for inside a <rules> block); with_class adds
+    the class each rule was written for: '[id] (kind, rule of screw) text'."""
+    def label(rule) -> str:
+        return f"{rule.kind}, rule of {fence(display_class(rule.class_name))}" if with_class else rule.kind
+    return "\n".join(f"[{r.id}] ({label(r)}) {fence(r.text)}" for r in rules)

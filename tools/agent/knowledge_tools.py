@@ -33,7 +33,7 @@ def _class(ctx, class_name: str) -> str:
     return name
 
 
-@tool
+@tool(reveals="reference")
 def compare_with_reference(ctx, artifact_id: str, class_name: str = "", k: int = 1) -> ToolResult:
     """Compare an uploaded file with the stored reference normals of its class using the vision expert.
 
@@ -53,7 +53,7 @@ def compare_with_reference(ctx, artifact_id: str, class_name: str = "", k: int =
     return ToolResult(as_data(evidence.summary(), "evidence"), images=images, data={"score": evidence.score})
 
 
-@tool
+@tool(reveals="rules")
 def retrieve_knowledge(ctx, class_name: str) -> ToolResult:
     """The normality rules and stored reference normals of a class.
 
@@ -67,7 +67,7 @@ def retrieve_knowledge(ctx, class_name: str) -> ToolResult:
     return ToolResult("\n".join(lines), data={"rules": [r.id for r in rules], "references": len(refs)})
 
 
-@tool
+@tool(reveals="rules")
 def search_rules(ctx, text: str, k: int = 5) -> ToolResult:
     """Search all stored rules by meaning, for free text or an unknown class.
 
@@ -80,7 +80,7 @@ def search_rules(ctx, text: str, k: int = 5) -> ToolResult:
     return ToolResult(f"<rules>\n{chr(10).join(lines)}\n</rules>" if lines else "No matching rules.")
 
 
-@tool
+@tool(reveals="class")
 def list_classes(ctx) -> ToolResult:
     """The classes the knowledge base knows."""
     classes = ctx.kb.classes()  # named by people, so fenced like their words

@@ -18,6 +18,7 @@ from typing import Any, Literal, Protocol
 
 from tools.agent.fence import fence
 from tools.errors import AnomalyChatError
+from tools.vocabulary import PROMPT_PARTS
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Tool:
     fn: Callable[..., ToolResult]
     needs_ctx: bool
     changes_knowledge: bool = False
+    reveals: str | None = None  # the prompt part (tools.vocabulary.PROMPT_PARTS) its results would hand the model
 
     def spec(self) -> dict:
         return {"name": self.name, "description": self.description, "parameters": self.parameters}
@@ -114,15 +116,19 @@ def schema_for(fn: Callable) -> dict:
     return {"type": "object", "properties": props, "required": required, "additionalProperties": False}
 
 
-def tool(fn: Callable | None = None, *, name: str | None = None, changes_knowledge: bool = False):
-    """Register a function as a tool for the agent."""
+def tool(fn: Callable | None = None, *, name: str | None = None, changes_knowledge: bool = False,
+         reveals: str | None = None):
+    """Register a function as a tool for the agent; `reveals` names the prompt part its results amount to
+    (an analysis whose strategy leaves that part out does not offer the tool)."""
+    if reveals is not None and reveals not in PROMPT_PARTS:
+        raise ValueError(f"reveals={reveals!r} is not a prompt part ({', '.join(PROMPT_PARTS)})")
 
     def register(func: Callable) -> Callable:
         doc = inspect.getdoc(func) or ""
         summary = doc.split("\n\n")[0].replace("\n", " ").strip()
         tool_name = name or func.__name__
         needs_ctx = "ctx" in inspect.signature(func).parameters
-        REGISTRY[tool_name] = Tool(tool_name, summary, schema_for(func), func, needs_ctx, changes_knowledge)
+        REGISTRY[tool_name] = Tool(tool_name, summary, schema_for(func), func, needs_ctx, changes_knowledge, reveals)
         return func
 
     return register(fn) if fn is not None else register

@@ -13,6 +13,7 @@ import html
 import uuid
 from pathlib import Path
 
+from tools.agent.fence import for_people
 from tools.vocabulary import display_class
 
 BADGES = {  # label -> (text on the badge, css modifier, symbol)
@@ -73,13 +74,23 @@ def location_text(location: dict) -> str:
 
 def verdict_markdown(verdict) -> str:
     """The verdict message: badge, location, reasoning, rules, and what produced it."""
+    return verdict_header(verdict) + "\n\n" + verdict_body(verdict)
+
+
+def verdict_header(verdict) -> str:
+    """The verdict's first lines: the badge, where, and the kind of defect."""
     lines = [badge_html(verdict)]
     where = location_text(verdict.location)
     if where and verdict.anomalous:
         lines.append(f"**Where:** {html.escape(where)}")
     if verdict.defect_type and verdict.defect_type != "none" and verdict.anomalous:
         lines.append(f"**Defect:** {html.escape(verdict.defect_type)}")
-    lines.append(f"**Why:** {html.escape(verdict.reasoning or 'no reasoning given')}")
+    return "\n\n".join(lines)
+
+
+def verdict_body(verdict) -> str:
+    """The verdict's reasoning, rules, notes and what produced it."""
+    lines = [f"**Why:** {shown_text(for_people(verdict.reasoning or 'no reasoning given'))}"]
     if verdict.rules_used:
         lines.append("**Rules used:** " + ", ".join(f"`{html.escape(r)}`" for r in verdict.rules_used))
     if not verdict.parsed:
@@ -101,10 +112,16 @@ class ChatView:
         self.messages: list[dict] = []
         self._steps: dict[str, dict] = {}
         self._streaming: dict | None = None
+        self._evidence: dict | None = None  # this turn's evidence picture, which the verdict takes in
+
+    def restore(self, messages: list[dict]) -> None:
+        """Show messages kept from an earlier session of this conversation (the history)."""
+        self.messages = list(messages)
+        self._steps, self._streaming, self._evidence = {}, None, None
 
     def add_user(self, text: str, files: list[str], names: list[str]) -> None:
         self.messages.append(user_message(text, files, names))
-        self._streaming = None
+        self._streaming = self._evidence = None
 
     def say(self, text: str) -> None:
         self.messages.append({"role": "assistant", "content": text})
@@ -147,11 +164,12 @@ class ChatView:
         self._streaming["content"] += shown_text(event.text)
 
     def _on_answer(self, event) -> None:
+        text = shown_text(for_people(event.text))  # a model may echo a tool result's data tags
         if self._streaming is not None:
-            self._streaming["content"] = shown_text(event.text)
+            self._streaming["content"] = text
             self._streaming = None
         else:
-            self.say(shown_text(event.text))
+            self.say(text)
 
     def _on_notice(self, event) -> None:
         if event.text:
@@ -160,9 +178,19 @@ class ChatView:
             caption = IMAGE_CAPTIONS.get(event.title, event.title)
             pictures = [{"path": save_image(img, self.files_dir), "alt_text": caption} for img in event.images]
             self.messages.append({"role": "assistant", "content": [f"*{caption}*", *pictures]})
+            if event.title == "evidence":
+                self._evidence = self.messages[-1]
 
     def _on_verdict(self, event) -> None:
-        self.say(verdict_markdown(event.verdict))
+        """The verdict, with this turn's evidence picture inside it: badge, picture and reasons are read together."""
+        picture, self._evidence = self._evidence, None
+        if picture is None:
+            self.say(verdict_markdown(event.verdict))
+            return
+        caption, *images = picture["content"]
+        picture["content"] = [verdict_header(event.verdict), *images, caption + "\n\n" + verdict_body(event.verdict)]
+        self.messages.remove(picture)
+        self.messages.append(picture)
 
     def _on_error(self, event) -> None:
         self.add_error(event.text)

@@ -7,7 +7,11 @@ neutralised so that it cannot close its fence. Prompts and tool results use thes
 
 from __future__ import annotations
 
+import re
+
 DATA_TAGS = ("rules", "user_text", "file_name", "evidence")
+_TAGS = "|".join(DATA_TAGS)
+_TAG = re.compile(rf"<(?:{_TAGS})>\n?|\n?</(?:{_TAGS})>")  # a block's own line breaks go with its tags
 
 
 def fence(text: str) -> str:
@@ -25,3 +29,9 @@ def as_data(text: str, tag: str) -> str:
 def rule_lines(rules) -> str:
     """Rules as '[id] (kind) text' lines, each text fenced (for inside a <rules> block)."""
     return "\n".join(f"[{r.id}] ({r.kind}) {fence(r.text)}" for r in rules)
+
+
+def for_people(text: str) -> str:
+    """A text written for a model (a tool result, a reply that echoes one) as a person reads it: the data
+    tags are the model's fence, so they are removed; what they held stays, its tag look-alikes shown as ‹ ›."""
+    return _TAG.sub("", str(text))

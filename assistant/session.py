@@ -54,7 +54,7 @@ class Session:
         self.history: list[Message] = []
         self.verdicts: list[Verdict] = []
         self.last_turn: TurnContext | None = None
-        self.refused: str | None = None  # why the last upload was not inspected, until the next one
+        self.missing_analysis: str | None = None  # why there is no last analysis to talk about (a refused upload)
         self.images = EncodedImages(settings.image_long_side)
 
     @property
@@ -72,12 +72,12 @@ class Session:
     def _analyse_or_forget(self, files, *args) -> Iterator[Event]:
         """Analyse; when that fails (a refused upload, a failing backend), the earlier analysis is no longer
         "the last one": a follow-up must not answer about the previous file as if it were this one."""
-        self.refused = None
+        self.missing_analysis = None
         try:
             yield from self._analyse(files, *args)
         except Exception as exc:
             names = args[4] or [Path(f).name for f in files]
-            self.refused = f"The last upload ({names[0]}) was not inspected: {one_line(exc)}"
+            self.missing_analysis = f"The last upload ({names[0]}) was not inspected: {one_line(exc)}"
             self.last_turn = self.ctx.evidence = None
             raise
 
@@ -156,7 +156,7 @@ class Session:
         """A follow-up about the last analysis (its class, rules, evidence and verdict), or a chat."""
         last = self.last_turn
         if last is None:
-            notes = [self.refused] if self.refused else []
+            notes = [self.missing_analysis] if self.missing_analysis else []
             return TurnContext("chat", question=text, known_classes=self.kb.classes(), notes=notes)
         return TurnContext("followup", question=text, known_classes=self.kb.classes(), artifact_id=last.artifact_id,
                            modality=last.modality, class_name=last.class_name, verdict=self.verdicts[-1],

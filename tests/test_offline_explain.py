@@ -151,3 +151,26 @@ def test_the_show_regions_tool_offers_a_model_the_same_crops_and_figures(scratch
     assert result.text.startswith("<evidence>") and "times as much as the normals differ" in result.text
     assert "<rules>" in result.text and "centre bore" in result.text
     json.dumps(result.data)  # plain data: the places as the verdict lists them
+
+
+def test_a_vlm_that_asks_for_the_regions_gets_the_crops_and_figures(demo, tmp_path):
+    from tests.fixtures_models import openai_settings_for
+    from tests.helpers.fake_openai import FakeOpenAIServer
+
+    _, kb, files = demo
+    verdict = {"reasoning": "A rust spot.", "anomalous": True, "confidence": 0.9, "defect_type": "rust",
+               "location": {"box": None, "where": "right"}, "rules_used": []}
+    with FakeOpenAIServer() as server:
+        session = Session(openai_settings_for(server, tmp_path), kb)
+        server.enqueue_text_reply(json.dumps(verdict))
+        list(session.send("is anything wrong?", [str(files.defective)], class_name=DEMO_CLASS, references=3))
+        server.enqueue_tool_call("show_regions", {"count": 1, "view": "crops"})
+        server.enqueue_text_reply("The crop shows a rust spot the reference does not have.")
+        events = list(session.send("why?"))
+        messages = server.requests[-1].body["messages"]
+    tool_message = next(m for m in messages if m["role"] == "tool")
+    assert "times as much as the normals differ" in tool_message["content"]
+    pictures = messages[messages.index(tool_message) + 1]["content"]
+    assert any(part.get("type") == "image_url" for part in pictures)
+    shown = [e for e in events if e.kind == "notice" and e.images]
+    assert shown and "nearest reference" in shown[0].title

@@ -48,9 +48,11 @@ def test_a_follow_up_question_is_answered_about_the_last_inspection(app):
     client = app.client("erik")
     _ask(client, "is anything wrong?", [app.files["bad"]])
     history = _ask(client, "where is it?")
-    assert history[-2]["role"] == "user" and history[-2]["text"] == "where is it?"
-    answer = history[-1]
+    asked = max(i for i, m in enumerate(history) if m["role"] == "user")
+    assert history[asked]["text"] == "where is it?"
+    answer, shown = history[-1], history[asked + 1:-1]
     assert answer["role"] == "assistant" and answer["text"] and "⚠️" not in answer["text"]
+    assert any(m["files"] and "numbered" in m["text"] for m in shown)  # the map of the places, shown with it
 
 
 def test_a_rule_taught_in_the_chat_is_stored_and_listed_in_the_knowledge_panel(app):

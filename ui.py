@@ -29,13 +29,16 @@ from tools.vocabulary import RULE_KINDS, display_class
 
 FILE_TYPES = accepted_extensions()  # what the loaders read, from their format table
 CSS = """
-.verdict-badge {display:inline-block; padding:5px 14px; border-radius:999px; font-weight:700;
-  letter-spacing:.05em; font-size:1.05em; border:1px solid transparent}
+.verdict-badge {display:inline-block; padding:3px 12px; border-radius:999px; font-weight:700;
+  letter-spacing:.04em; font-size:.95em; border:1px solid transparent}
 .verdict-normal {background:#dcfce7; color:#14532d; border-color:#4ade80}
 .verdict-anomalous {background:#fee2e2; color:#7f1d1d; border-color:#f87171}
 .verdict-undecided {background:#fef3c7; color:#78350f; border-color:#fbbf24}
-#app-header h1 {margin:0; font-size:1.5em} #app-header p {margin:2px 0 0; opacity:.8}
-#conversation .message-wrap img {max-height:min(300px, 40vh); width:auto; object-fit:contain}
+#app-header h1 {display:inline; margin:0 .6em 0 0; font-size:1.35em} #app-header p {display:inline; opacity:.8}
+#conversation .prose {font-size:14.5px; line-height:1.42}
+#conversation img {max-height:min(320px, 42vh); width:auto; object-fit:contain}
+#conversation .message:has(.verdict-badge) img, #conversation .message:has(.verdict-badge) + .message img
+  {max-height:min(170px, 22vh)}
 """
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"]
 PLACEHOLDER = ("**Attach a picture, point cloud, series or video of a part and ask if anything is wrong.**"
@@ -80,18 +83,17 @@ def _keys_status(settings) -> str:
 def _inspect_tab(settings, demo_files) -> SimpleNamespace:
     with gr.Tab("Inspect", id="inspect"), gr.Row(equal_height=False):
         with gr.Column(scale=3):
-            chatbot = gr.Chatbot(label="Conversation", show_label=False, height="calc(100vh - 230px)", min_height=420,
+            chatbot = gr.Chatbot(label="Conversation", show_label=False, height="calc(100vh - 242px)", min_height=420,
                                  placeholder=PLACEHOLDER, feedback_options=None, buttons=["copy"], elem_id="conversation")
             box = gr.MultimodalTextbox(file_types=FILE_TYPES, file_count="multiple", show_label=False,
                                        placeholder="Ask, e.g. “Is anything wrong here?” — attach files with the clip")
-            offer = panels.offer_row()
         with gr.Column(scale=1, min_width=300):
             class_box = gr.Dropdown(label="Class", choices=[], value=None, allow_custom_value=True,
                                     info="Pick or type one (a new name makes a new class). Empty: suggested "
                                          "from the image.")
-            switches = gr.CheckboxGroup(list(PROMPT_SWITCHES), value=switches_for(settings.strategy),
-                                        label="Prompt parts (as in the paper)",
-                                        info="Switch parts off to see how each changes the answer.")
+            with gr.Accordion("Prompt parts (as in the paper)", open=False):
+                switches = gr.CheckboxGroup(list(PROMPT_SWITCHES), value=switches_for(settings.strategy),
+                                            show_label=False, info="Switch parts off to see how each changes the answer.")
             n_refs = gr.Slider(0, refs.MAX_REFERENCES, value=refs.MAX_REFERENCES, step=1,
                                label="Reference normals to use", info="all stored references of the class, nearest "
                                                                       f"first, up to {refs.MAX_REFERENCES}")
@@ -99,7 +101,7 @@ def _inspect_tab(settings, demo_files) -> SimpleNamespace:
             gr.Examples(demo_data.examples(demo_files), inputs=[box, class_box], label="Try the demo part",
                         example_labels=demo_data.EXAMPLE_LABELS)
     return SimpleNamespace(chatbot=chatbot, box=box, class_box=class_box, switches=switches, n_refs=n_refs,
-                           new_chat=new_chat, offer=offer)
+                           new_chat=new_chat)
 
 
 def _knowledge_tab() -> SimpleNamespace:
@@ -268,7 +270,7 @@ def build_app(settings) -> gr.Blocks:
                         [kb.status, pending, kb.confirm_row], **PRIVATE)
         prefs.apply.click(on.use_backend, [prefs.backend, prefs.model, prefs.base_url, conv], [prefs.status, conv],
                           api_name="use_backend")
-        panels.wire(demo, on, chat, kb, history, conv, tabs, turn, show)
+        panels.wire(demo, on, chat, kb, history, conv, tabs, show)
     demo.queue(default_concurrency_limit=max(2, os.cpu_count() or 2), max_size=64)
     return demo
 

@@ -78,27 +78,28 @@ def verdict_markdown(verdict) -> str:
 
 
 def verdict_header(verdict) -> str:
-    """The verdict's first lines: the badge, where, and the kind of defect."""
-    lines = [badge_html(verdict)]
+    """The verdict's first line: the badge and where."""
+    parts = [badge_html(verdict)]
     where = location_text(verdict.location)
     if where and verdict.anomalous:
-        lines.append(f"**Where:** {html.escape(where)}")
-    if verdict.defect_type and verdict.defect_type != "none" and verdict.anomalous:
-        lines.append(f"**Defect:** {html.escape(verdict.defect_type)}")
-    return "\n\n".join(lines)
+        parts.append(f"**Where:** {html.escape(where)}")
+    return " &nbsp; ".join(parts)
 
 
-def verdict_body(verdict) -> str:
-    """The verdict's reasoning, rules, notes and what produced it."""
-    lines = [f"**Why:** {shown_text(for_people(verdict.reasoning or 'no reasoning given'))}"]
-    if verdict.rules_used:
-        lines.append("**Rules used:** " + ", ".join(f"`{html.escape(r)}`" for r in verdict.rules_used))
+def verdict_body(verdict, pictured: bool = False) -> str:
+    """The verdict's reasoning and notes, then in small type the rules used and what produced it (and, under
+    the evidence picture, how to read it)."""
+    defect = verdict.defect_type if verdict.anomalous and verdict.defect_type not in ("", "none") else ""
+    why = f"**Why** ({html.escape(defect)}):" if defect else "**Why:**"
+    lines = [f"{why} {shown_text(for_people(verdict.reasoning or 'no reasoning given'))}"]
     if not verdict.parsed:
         lines.append(f"*The model's reply could not be read as a verdict ({html.escape(verdict.parse_error or '')}).*")
     lines += [f"*Note: {html.escape(n)}*" for n in verdict.notes]
     model = "/".join(p for p in (verdict.backend, verdict.model) if p)
     shown_class = display_class(verdict.class_name) if verdict.class_name else "unknown"
-    lines.append(f"<small>class {html.escape(shown_class)} · strategy {verdict.strategy or '?'}"
+    rules = ("rules used: " + ", ".join(f"`{html.escape(r)}`" for r in verdict.rules_used) + " · ") if verdict.rules_used else ""
+    legend = f"picture: {IMAGE_CAPTIONS['evidence']} · " if pictured else ""
+    lines.append(f"<small>{legend}{rules}class {html.escape(shown_class)} · strategy {verdict.strategy or '?'}"
                  f" · {html.escape(model)} · score from {SCORE_SOURCES.get(verdict.score_source, verdict.score_source)}"
                  "</small>")
     return "\n\n".join(lines)
@@ -125,6 +126,16 @@ class ChatView:
 
     def say(self, text: str) -> None:
         self.messages.append({"role": "assistant", "content": text})
+
+    def ask(self, text: str, choices: dict[str, str]) -> None:
+        """A question with buttons under it ({value: label}); the chat shows them while it is the last message."""
+        self.messages.append({"role": "assistant", "content": text,
+                              "options": [{"value": value, "label": label} for value, label in choices.items()]})
+
+    def settle(self) -> None:
+        """The question's buttons are answered: take them away."""
+        for message in self.messages:
+            message.pop("options", None)
 
     def add_error(self, message: str) -> None:
         """A readable one-line error; any step still running is marked as stopped."""
@@ -187,8 +198,8 @@ class ChatView:
         if picture is None:
             self.say(verdict_markdown(event.verdict))
             return
-        caption, *images = picture["content"]
-        picture["content"] = [verdict_header(event.verdict), *images, caption + "\n\n" + verdict_body(event.verdict)]
+        _, *images = picture["content"]  # the caption's words move into the verdict's small print
+        picture["content"] = [verdict_header(event.verdict), *images, verdict_body(event.verdict, pictured=True)]
         self.messages.remove(picture)
         self.messages.append(picture)
 

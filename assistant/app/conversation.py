@@ -88,6 +88,7 @@ class Conversation:
         """Run one message; yields the chat's messages after every change."""
         text, files = (text or "").strip(), list(files or [])
         names = [display_name(f) for f in files]
+        self.view.settle()  # a new message passes over an open offer
         self.view.add_user(text, files, names)
         self.offer = None
         yield list(self.view.messages)
@@ -214,18 +215,19 @@ class Conversation:
                           f"({self.user.role}). Ask an expert, or send the files with a question to inspect them.")
             return True
         self.offer = offer if offer.class_name else None
-        self.view.say(f"📌 {offer.question()}" + (" Confirm with the buttons below the message box." if self.offer else ""))
+        if self.offer is None:
+            self.view.say(f"📌 {offer.question()}")
+        else:
+            self.view.ask(f"📌 {offer.question()}", refs.OFFER_CHOICES)
         return True
 
-    def confirm_offer(self) -> list[dict]:
-        """Store the offered files as reference normals (the person pressed the button)."""
+    def answer_offer(self, choice: str) -> list[dict]:
+        """The person's button under the offer: store the files as reference normals, or not."""
         offer, self.offer = self.offer, None
-        self.view.say(refs.store_offer(self.open_kb(), self.user, offer, self.settings))
-        self.keep()
-        return list(self.view.messages)
-
-    def cancel_offer(self) -> list[dict]:
-        self.offer = None
-        self.view.say("Nothing stored. To inspect those files instead, send them again with a question.")
+        self.view.settle()
+        if choice == refs.STORE:
+            self.view.say(refs.store_offer(self.open_kb(), self.user, offer, self.settings))
+        else:
+            self.view.say("Nothing stored. To inspect those files instead, send them again with a question.")
         self.keep()
         return list(self.view.messages)

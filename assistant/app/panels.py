@@ -1,7 +1,7 @@
 """The Gradio parts of the history and the reference workflow: laid out and wired here, decided elsewhere.
 
-ui.py builds the app and calls these (the only other module that imports Gradio): the row under the
-chat that confirms storing files as reference normals, the knowledge panel's upload, thumbnails and
+ui.py builds the app and calls these (the only other module that imports Gradio): the buttons under
+the chat's offer to store files as reference normals, the knowledge panel's upload, thumbnails and
 removal of references, and the History tab (earlier conversations to reopen, the inspection log to
 browse and export as CSV). Every decision is made in assistant/app (references.py, history.py,
 inspection_log.py, conversation.py); the handlers only translate between components and those.
@@ -26,15 +26,6 @@ LOG_ROWS = 500
 
 
 # -- layout -------------------------------------------------------------------------------------------
-def offer_row() -> SimpleNamespace:
-    """Under the message box: 'Store N file(s) as reference normals of <class>?' [Confirm] [Cancel]."""
-    with gr.Row(visible=False, elem_id="reference-offer") as row:
-        question = gr.Markdown()
-        confirm = gr.Button("📌 Confirm: store them", variant="primary", scale=0, min_width=200)
-        cancel = gr.Button("Cancel", scale=0, min_width=100)
-    return SimpleNamespace(row=row, question=question, confirm=confirm, cancel=cancel)
-
-
 def reference_tools() -> SimpleNamespace:
     """In the knowledge panel: thumbnails (click one to remove it), several normals uploaded at once."""
     gallery = gr.Gallery(label="Reference normals (id · author · date; click one to remove it)", columns=8,
@@ -78,18 +69,10 @@ class PanelEvents:
     def __init__(self, handlers):
         self.on = handlers  # ui.Handlers: kb(), user(request), conversation(conv, request)
 
-    def offer_state(self, conv):
-        offer = conv.offer if conv is not None else None
-        return gr.Row(visible=offer is not None), offer.question() if offer is not None else ""
-
-    def confirm_offer(self, class_name, conv, request: gr.Request):
+    def answer_offer(self, class_name, conv, evt: gr.SelectData, request: gr.Request):
+        """A button under the chat's offer to store files as reference normals."""
         conv = self.on.conversation(conv, request)
-        messages = conv.confirm_offer()
-        return messages, gr.Row(visible=False), conv, self.slider(class_name)
-
-    def cancel_offer(self, conv, request: gr.Request):
-        conv = self.on.conversation(conv, request)
-        return conv.cancel_offer(), gr.Row(visible=False), conv
+        return conv.answer_offer(str(evt.value)), conv, self.slider(class_name)
 
     def slider(self, class_name):
         """'Reference normals to use' follows what is stored for the class: all of them, up to the cap."""
@@ -173,13 +156,11 @@ def _export_file(conv, lines) -> str:
 
 
 # -- wiring -------------------------------------------------------------------------------------------
-def wire(demo, on, chat, kb, history, conv, tabs, turn, show) -> None:
+def wire(demo, on, chat, kb, history, conv, tabs, show) -> None:
     """Connect the panels' events (`show` refreshes the knowledge panel: (fn, inputs, outputs))."""
-    events, offer, tools = PanelEvents(on), chat.offer, kb.tools
-    turn.then(events.offer_state, [conv], [offer.row, offer.question], **QUIET)
-    offer.confirm.click(events.confirm_offer, [chat.class_box, conv], [chat.chatbot, offer.row, conv, chat.n_refs],
-                        api_name="confirm_references").then(*show, **QUIET)
-    offer.cancel.click(events.cancel_offer, [conv], [chat.chatbot, offer.row, conv], api_name="cancel_references")
+    events, tools = PanelEvents(on), kb.tools
+    chat.chatbot.option_select(events.answer_offer, [chat.class_box, conv], [chat.chatbot, conv, chat.n_refs],
+                               **PRIVATE).then(*show, **QUIET)
     chat.class_box.change(events.slider, [chat.class_box], [chat.n_refs], **QUIET)
     tools.gallery.select(events.pick_reference, [tools.ids], [kb.status, tools.pending, tools.remove_row], **PRIVATE)
     tools.remove.click(events.remove_reference, [tools.pending, chat.class_box],

@@ -22,6 +22,8 @@ from tools.vocabulary import display_class
 
 MAX_REFERENCES = 8  # the most an analysis compares with: the expert's time grows with each reference
 THUMBNAILS = 48
+STORE, CANCEL = "store-references", "cancel-references"
+OFFER_CHOICES = {STORE: "📌 Confirm: store them", CANCEL: "Cancel"}  # the buttons under an offer in the chat
 
 
 @dataclass

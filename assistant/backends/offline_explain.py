@@ -151,7 +151,7 @@ def _where(turn, verdict) -> str:
     if not found[0].beyond_threshold:
         return ("Nothing reaches the expert's threshold, so there is no defect to locate. The place "
                 f"that differs most is {describe(found[0].region)} (below the 0.5 threshold), outlined in the map above.")
-    lines = [f"- {p.number}. {describe(p.region)}" for p in found]
+    lines = [f"{p.number}. {describe(p.region)}" for p in found]
     return ("Where, strongest first (x and y as fractions of the image's width and height; numbered in the map "
             "above):\n" + "\n".join(lines))
 
@@ -173,7 +173,7 @@ def _compare(turn, verdict) -> str:
     for place in found:
         figures = deviation_text(place) or "no figures for this place"
         state = "" if place.beyond_threshold else " (below the threshold)"
-        text += f"\n- {place.number}. {place.region.get('where', 'the place')}{state}: {figures}"
+        text += f"\n{place.number}. {place.region.get('where', 'the place')}{state}: {figures}"
     return text
 
 

@@ -36,7 +36,8 @@ CSS = """
 .verdict-undecided {background:#fef3c7; color:#78350f; border-color:#fbbf24}
 #app-header h1 {display:inline; margin:0 .6em 0 0; font-size:1.35em} #app-header p {display:inline; opacity:.8}
 #conversation .prose {font-size:14.5px; line-height:1.42}
-#conversation img {max-height:min(320px, 42vh); width:auto; object-fit:contain}
+#conversation img {max-height:min(235px, 31vh); width:auto; object-fit:contain}
+#reference-gallery .caption-label {max-width:96%; white-space:normal; font-size:12px}
 #conversation .message:has(.verdict-badge) img, #conversation .message:has(.verdict-badge) + .message img
   {max-height:min(170px, 22vh)}
 """

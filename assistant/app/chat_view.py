@@ -82,26 +82,26 @@ def verdict_header(verdict) -> str:
     parts = [badge_html(verdict)]
     where = location_text(verdict.location)
     if where and verdict.anomalous:
-        parts.append(f"**Where:** {html.escape(where)}")
+        parts.append(f"**Where:** {shown_text(where)}")
     return " &nbsp; ".join(parts)
 
 
 def verdict_body(verdict, pictured: bool = False) -> str:
     """The verdict's reasoning and notes, then in small type the rules used and what produced it (and, under
-    the evidence picture, how to read it)."""
+    the evidence picture, how to read it). Every text from a model or the knowledge base goes through shown_text."""
     defect = verdict.defect_type if verdict.anomalous and verdict.defect_type not in ("", "none") else ""
-    why = f"**Why** ({html.escape(defect)}):" if defect else "**Why:**"
+    why = f"**Why** ({shown_text(defect)}):" if defect else "**Why:**"
     lines = [f"{why} {shown_text(for_people(verdict.reasoning or 'no reasoning given'))}"]
     if not verdict.parsed:
-        lines.append(f"*The model's reply could not be read as a verdict ({html.escape(verdict.parse_error or '')}).*")
-    lines += [f"*Note: {html.escape(n)}*" for n in verdict.notes]
+        lines.append(f"*The model's reply could not be read as a verdict ({shown_text(verdict.parse_error or '')}).*")
+    lines += [f"*Note: {shown_text(n)}*" for n in verdict.notes]
     model = "/".join(p for p in (verdict.backend, verdict.model) if p)
     shown_class = display_class(verdict.class_name) if verdict.class_name else "unknown"
-    rules = ("rules used: " + ", ".join(f"`{html.escape(r)}`" for r in verdict.rules_used) + " · ") if verdict.rules_used else ""
+    rules = f"rules used: {shown_text(', '.join(verdict.rules_used))} · " if verdict.rules_used else ""
     legend = f"picture: {IMAGE_CAPTIONS['evidence']} · " if pictured else ""
-    lines.append(f"<small>{legend}{rules}class {html.escape(shown_class)} · strategy {verdict.strategy or '?'}"
-                 f" · {html.escape(model)} · score from {SCORE_SOURCES.get(verdict.score_source, verdict.score_source)}"
-                 "</small>")
+    source = SCORE_SOURCES.get(verdict.score_source, verdict.score_source)
+    lines.append(f"<small>{legend}{rules}class {shown_text(shown_class)} · strategy {shown_text(verdict.strategy or '?')}"
+                 f" · {shown_text(model)} · score from {shown_text(source)}</small>")
     return "\n\n".join(lines)
 
 

@@ -18,6 +18,7 @@ from assistant.app import inspection_log
 from assistant.app import references as refs
 from assistant.app.chat_view import shown_text
 from tools.inputs.artifacts import accepted_extensions
+from tools.vocabulary import display_class
 
 PRIVATE = {"api_visibility": "private"}
 QUIET = {"api_visibility": "private", "show_progress": "hidden"}
@@ -28,7 +29,7 @@ LOG_ROWS = 500
 # -- layout -------------------------------------------------------------------------------------------
 def reference_tools() -> SimpleNamespace:
     """In the knowledge panel: thumbnails (click one to remove it), several normals uploaded at once."""
-    gallery = gr.Gallery(label="Reference normals (id · author · date; click one to remove it)", columns=8,
+    gallery = gr.Gallery(label="Reference normals (who stored them, when; click one to remove it)", columns=6,
                          fit_columns=False, height=250, object_fit="contain", interactive=False, allow_preview=False,
                          elem_id="reference-gallery")
     with gr.Row(visible=False) as remove_row:
@@ -37,7 +38,8 @@ def reference_tools() -> SimpleNamespace:
         keep = gr.Button("Cancel", scale=0, min_width=100)
     with gr.Row(equal_height=True) as upload_row:
         uploads = gr.File(label="Normal samples to store (several at once)", file_count="multiple",
-                          file_types=accepted_extensions(), type="filepath", height=110, scale=3)
+                          file_types=accepted_extensions(), type="filepath", height=110, scale=3,
+                          elem_id="reference-upload")
         store = gr.Button("📌 Store them as reference normals of this class", variant="primary", scale=1)
     return SimpleNamespace(gallery=gallery, ids=gr.State([]), pending=gr.State(None), remove_row=remove_row,
                            remove_question=remove_question, remove=remove, keep=keep, upload_row=upload_row,
@@ -52,12 +54,12 @@ def history_tab() -> SimpleNamespace:
                                      wrap=True, column_widths=["18%", "70%", "12%"], elem_id="conversation-list")
         with gr.Row():
             chosen = gr.Markdown("No conversation picked.")
-            reopen = gr.Button("💬 Open in the chat", scale=0, min_width=180)
+            reopen = gr.Button("💬 Open in the chat", scale=0, min_width=240)
         gr.Markdown("**Inspection log**: every verdict you got in the app (newest first).")
         log = gr.Dataframe(headers=LOG_COLUMNS, interactive=False, wrap=True, elem_id="inspection-log")
         with gr.Row():
-            refresh = gr.Button("↻ Refresh", scale=0, min_width=120)
-            export = gr.DownloadButton("⬇ Export the log as CSV", value=None, scale=0, min_width=240)
+            refresh = gr.Button("↻ Refresh", scale=0, min_width=160)
+            export = gr.DownloadButton("⬇ Export the log as CSV", value=None, scale=0, min_width=320)
     return SimpleNamespace(tab=tab, conversations=conversations, ids=gr.State([]), picked=gr.State(None),
                            chosen=chosen, reopen=reopen, log=log, refresh=refresh, export=export)
 
@@ -108,7 +110,8 @@ class PanelEvents:
         rows = [[s.updated, s.title, s.inspections] for s in kept]
         lines = list(reversed(inspection_log.entries(self.on.settings.home, user=conv.user.name)))
         export = _export_file(conv, lines)
-        table = [[_when(x["time"]), x["user"], x["class_name"], x["file_name"], (x["sha256"] or "")[:12], x["verdict"],
+        table = [[_when(x["time"]), x["user"], display_class(x["class_name"] or ""), x["file_name"], (x["sha256"] or "")[:12],
+                  x["verdict"],
                   "" if x["score"] is None else f"{x['score']:.2f}", x["backend"]] for x in lines[:LOG_ROWS]]
         return rows, [s.id for s in kept], table, gr.DownloadButton(value=export), conv
 

@@ -115,9 +115,8 @@ def _stored_status(kb, class_name: str, stored: list, refused: list[str]) -> str
     lines = []
     if stored:
         total = len(kb.references(class_name))
-        lines.append(f"✅ Stored {len(stored)} reference normal(s) of {shown} "
-                     f"({', '.join(f'`{s.id}`' for s in stored)}); {total} stored in all. Later inspections of "
-                     f"{shown} compare with the {min(total, MAX_REFERENCES)} nearest.")
+        lines.append(f"✅ Stored {len(stored)} reference normal(s) of {shown}; {total} stored in all. Later inspections "
+                     f"of {shown} compare with the {min(total, MAX_REFERENCES)} nearest.")
     lines += [f"⚠️ not stored: {shown_text(line)}" for line in refused]
     return "\n\n".join(lines) or "Nothing stored."
 
@@ -137,7 +136,7 @@ def to_use(kb, class_name: str | None) -> int | None:
 
 
 def gallery(kb, class_name: str | None) -> tuple[list[tuple], list[str]]:
-    """(thumbnail, 'id · author · date') for the newest references, and their ids in the same order.
+    """(thumbnail, 'author · date') for the newest references, and their ids in the same order.
 
     Thumbnails, not paths: the knowledge base's folder is never served to the browser.
     """
@@ -147,7 +146,7 @@ def gallery(kb, class_name: str | None) -> tuple[list[tuple], list[str]]:
     for sample in reversed(kb.references(class_name)[-THUMBNAILS:]):
         thumb = _thumbnail(sample)
         if thumb is not None:
-            pictures.append((thumb, f"{sample.id} · {sample.author} · {sample.created_at[:16].replace('T', ' ')}"))
+            pictures.append((thumb, f"{sample.author} · {sample.created_at[:16].replace('T', ' ')}"))
             ids.append(sample.id)
     return pictures, ids
 

@@ -77,10 +77,9 @@ def _why(turn, verdict) -> str:
     text = f"Why {_label(verdict)}: the strongest deviation is at {describe(place.region)}"
     figures = deviation_text(place)
     text += f"; {figures}." if figures else "."
-    text += " The crops above show the query beside the nearest reference normal at that place, with the heatmap."
     more = len(verdict.regions) - 1
     if more > 0:
-        text += f" {more} further place(s) deviate less: ask \"where exactly?\" to see them all."
+        text += f" {more} further place(s) deviate less (ask \"where exactly?\")."
     return text + _place_rules(turn, place) + _contradiction(turn, verdict)
 
 
@@ -105,16 +104,16 @@ def _why_without_places(turn, verdict) -> str:
 
 
 def _place_rules(turn, place) -> str:
+    """A paragraph with the rules that name the place, and those about the whole part (or series)."""
     named, whole = rules_for_place(turn.rules, place.region)
-    text = ""
-    if named:
-        text += " Rules that name this part: " + _rule_list(named) + "."
+    parts = [f"Rules that name this part: {_rule_list(named)}."] if named else []
     if whole:
         series = place.region.get("kind") == "series_window"
-        text += (" Rules for this series: " if series else " Rules about the whole part: ") + _rule_list(whole) + "."
-    if named or whole:
-        text += " Check them in the picture: the offline backend measures deviations and does not read rules."
-    return text
+        parts.append(("Rules for this series: " if series else "Rules about the whole part: ") + _rule_list(whole) + ".")
+    if not parts:
+        return ""
+    parts.append("Check them in the picture above: the offline backend measures deviations, it does not read rules.")
+    return "\n\n" + " ".join(parts)
 
 
 def _rule_list(rules, limit: int = 4) -> str:
@@ -163,9 +162,8 @@ def _compare(turn, verdict) -> str:
                 "stored reference normals; the zoomed plots above show each flagged window against its expected band.")
     if evidence is None or not evidence.references:
         return "There was no reference normal to compare with in the last inspection."
-    labels = ", ".join(r.label.removeprefix("reference ") for r in evidence.references)
-    text = (f"Compared with {len(evidence.references)} reference normal(s) ({labels}); the nearest is "
-            f"{evidence.nearest.label.removeprefix('reference ')}.")
+    text = (f"Compared with {len(evidence.references)} reference normal(s); the nearest is "
+            f"{_reference_words(evidence.nearest)}.")
     found = places(evidence, 3)
     if not found:
         return text
@@ -175,6 +173,14 @@ def _compare(turn, verdict) -> str:
         state = "" if place.beyond_threshold else " (below the threshold)"
         text += f"\n{place.number}. {place.region.get('where', 'the place')}{state}: {figures}"
     return text
+
+
+def _reference_words(reference) -> str:
+    """A reference normal as a person knows it: who stored it and when (or the file given with the question)."""
+    sample = reference.sample
+    if sample is None:
+        return reference.label.replace("reference ", "the file ", 1)
+    return f"the one {sample.author} stored on {sample.created_at[:16].replace('T', ' ')} UTC"
 
 
 def _rules(turn, verdict) -> str:

@@ -86,11 +86,12 @@ def _outlined(image: Image.Image, boxed) -> Image.Image:
 
     picture = image.convert("RGB").copy()
     draw, width, height = ImageDraw.Draw(picture), picture.width, picture.height
-    label = font(max(14, height // 18))
+    label = font(max(18, height // 9))  # read at a third of its size in the chat
     for number, (x0, y0, x1, y1) in boxed:
         corners = [(x0 * width, y0 * height), (x1 * width, y1 * height)]
-        draw.rectangle(corners, outline=OUTLINE, width=max(2, width // 200))
-        draw.text((corners[0][0] + 3, max(0, corners[0][1] - label.size - 4)), str(number), fill=OUTLINE, font=label)
+        draw.rectangle(corners, outline=OUTLINE, width=max(2, width // 150))
+        spot = (corners[0][0] - label.size * 0.7, max(0, corners[0][1] - label.size * 0.5))
+        draw.text(spot, str(number), fill=OUTLINE, font=label, stroke_width=2, stroke_fill=(0, 0, 0))
     return picture
 
 

@@ -174,3 +174,20 @@ def test_a_vlm_that_asks_for_the_regions_gets_the_crops_and_figures(demo, tmp_pa
     assert any(part.get("type") == "image_url" for part in pictures)
     shown = [e for e in events if e.kind == "notice" and e.images]
     assert shown and "nearest reference" in shown[0].title
+
+
+def test_a_class_name_is_shown_in_one_form_throughout_a_conversation(demo, tmp_path):
+    from assistant.app.chat_view import ChatView
+
+    settings, kb, files = demo
+    session, view = Session(settings, kb), ChatView(tmp_path)
+    turns = [("is anything wrong?", [str(files.defective)]), ("why?", []), ("where exactly?", []), ("compare", []),
+             ("which rules apply?", []), ("rule for demo_bracket: the plate edges are straight", [])]
+    for text, attached in turns:
+        for event in session.send(text, attached, class_name="demo_bracket" if attached else None):
+            view.apply(event)
+    shown = json.dumps([(m.get("content"), (m.get("metadata") or {}).get("title")) for m in view.messages],
+                       ensure_ascii=False)
+    shown = re.sub(r"ref-demo_bracket-[0-9a-f]+", "", shown)  # reference ids are ids, not names
+    assert "demo bracket" in shown and "demo_bracket" not in shown
+    assert "the plate edges are straight" in shown and "<rules>" not in shown

@@ -129,3 +129,19 @@ def test_without_a_class_the_most_similar_known_classes_are_suggested(app):
     history = _ask(app.client("erik"), "is anything wrong?", [app.files["bad"]], class_name=None)
     suggestion = [m["text"] for m in history if "most similar known classes" in m["text"]]
     assert suggestion and "widget (" in suggestion[0]
+
+
+def test_the_page_has_no_run_history_that_would_show_server_paths(app):
+    config = app.client("erik").config  # what the page is built from
+    assert config["run_history"] is False and "runs" not in config["footer_links"]
+
+
+def test_an_expert_stores_several_normals_at_once_and_an_operator_none(app):
+    from gradio_client import handle_file
+
+    files = [handle_file(str(app.files[f"ref{i}"])) for i in (1, 2)]
+    refused = app.client("olga").predict("sprocket", files, "sprocket", api_name="/store_references")
+    assert "only experts may store reference normals" in refused[0] and app.kb.references("sprocket") == []
+    status = app.client("erik").predict("sprocket", files, "sprocket", api_name="/store_references")
+    assert status[0].startswith("✅ Stored 2 reference normal(s) of sprocket; 2 stored in all")
+    assert [r.author for r in app.kb.references("sprocket")] == ["erik", "erik"]

@@ -95,9 +95,8 @@ def _inspect_tab(settings, demo_files) -> SimpleNamespace:
             with gr.Accordion("Prompt parts (as in the paper)", open=False):
                 switches = gr.CheckboxGroup(list(PROMPT_SWITCHES), value=switches_for(settings.strategy),
                                             show_label=False, info="Switch parts off to see how each changes the answer.")
-            n_refs = gr.Slider(0, refs.MAX_REFERENCES, value=refs.MAX_REFERENCES, step=1,
-                               label="Reference normals to use", info="all stored references of the class, nearest "
-                                                                      f"first, up to {refs.MAX_REFERENCES}")
+            n_refs = gr.Slider(0, refs.MAX_REFERENCES, value=refs.MAX_REFERENCES, step=1, label="Reference normals to use",
+                               info=refs.to_use_note())
             new_chat = gr.Button("🧹 New conversation", variant="secondary")
             gr.Examples(demo_data.examples(demo_files), inputs=[box, class_box], label="Try the demo part",
                         example_labels=demo_data.EXAMPLE_LABELS)

@@ -80,9 +80,8 @@ class PanelEvents:
         """'Reference normals to use' follows what is stored for the class: all of them, up to the cap."""
         count = refs.to_use(self.on.kb(), class_name)
         if count is None:
-            return gr.Slider(info=f"all stored references of the class, nearest first, up to {refs.MAX_REFERENCES}")
-        return gr.Slider(value=count, info=f"{len(self.on.kb().references(class_name))} stored; all are used, nearest "
-                                          f"first, up to {refs.MAX_REFERENCES}, unless you lower this")
+            return gr.Slider(info=refs.to_use_note())
+        return gr.Slider(value=count, info=refs.to_use_note(len(self.on.kb().references(class_name))))
 
     def gallery(self, class_name):
         pictures, ids = refs.gallery(self.on.kb(), class_name)

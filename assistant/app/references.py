@@ -135,6 +135,13 @@ def to_use(kb, class_name: str | None) -> int | None:
     return min(len(kb.references(class_name)), MAX_REFERENCES)
 
 
+def to_use_note(stored: int | None = None) -> str:
+    """What the 'Reference normals to use' control says under itself."""
+    if stored is None:
+        return f"all stored references of the class, nearest first, up to {MAX_REFERENCES}"
+    return f"{stored} stored; all are used, nearest first, up to {MAX_REFERENCES}, unless you lower this"
+
+
 def gallery(kb, class_name: str | None) -> tuple[list[tuple], list[str]]:
     """(thumbnail, 'author · date') for the newest references, and their ids in the same order.
 

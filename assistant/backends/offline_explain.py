@@ -73,7 +73,7 @@ def _why(turn, verdict) -> str:
                 f"that differs most is {describe(place.region)}, below the 0.5 threshold")
         figures = deviation_text(place)
         text += f"; {figures}." if figures else "."
-        return text + " The crops above show it beside the nearest reference normal." + _contradiction(turn, verdict)
+        return text + " The crops show it beside the nearest reference normal." + _contradiction(turn, verdict)
     text = f"Why {_label(verdict)}: the strongest deviation is at {describe(place.region)}"
     figures = deviation_text(place)
     text += f"; {figures}." if figures else "."
@@ -84,7 +84,7 @@ def _why(turn, verdict) -> str:
 
 
 def _why_series(turn, verdict, place) -> str:
-    text = (f"Why {_label(verdict)}: the strongest flagged window is {describe(place.region)}. The zoomed plot above "
+    text = (f"Why {_label(verdict)}: the strongest flagged window is {describe(place.region)}. The zoomed plot "
             "shows it against its expected band.")
     more = len(verdict.regions) - 1
     if more > 0:
@@ -112,7 +112,7 @@ def _place_rules(turn, place) -> str:
         parts.append(("Rules for this series: " if series else "Rules about the whole part: ") + _rule_list(whole) + ".")
     if not parts:
         return ""
-    parts.append("Check them in the picture above: the offline backend measures deviations, it does not read rules.")
+    parts.append("Check them in the picture: the offline backend measures deviations, it does not read rules.")
     return "\n\n" + " ".join(parts)
 
 
@@ -149,17 +149,17 @@ def _where(turn, verdict) -> str:
         return "There is no place to point at: the experts had no evidence for this verdict."
     if not found[0].beyond_threshold:
         return ("Nothing reaches the expert's threshold, so there is no defect to locate. The place "
-                f"that differs most is {describe(found[0].region)} (below the 0.5 threshold), outlined in the map above.")
+                f"that differs most is {describe(found[0].region)} (below the 0.5 threshold), outlined in the map.")
     lines = [f"{p.number}. {describe(p.region)}" for p in found]
-    return ("Where, strongest first (x and y as fractions of the image's width and height; numbered in the map "
-            "above):\n" + "\n".join(lines))
+    return ("Where, strongest first (x and y as fractions of the image's width and height; numbered in the map):\n"
+            + "\n".join(lines))
 
 
 def _compare(turn, verdict) -> str:
     evidence = turn.evidence
     if getattr(evidence, "series", None) is not None:
         return ("A series is judged against itself (its expected course and the rest of the series), not against "
-                "stored reference normals; the zoomed plots above show each flagged window against its expected band.")
+                "stored reference normals; the zoomed plots show each flagged window against its expected band.")
     if evidence is None or not evidence.references:
         return "There was no reference normal to compare with in the last inspection."
     text = (f"Compared with {len(evidence.references)} reference normal(s); the nearest is "
@@ -167,7 +167,7 @@ def _compare(turn, verdict) -> str:
     found = places(evidence, 3)
     if not found:
         return text
-    text += " The crops above put the query and the nearest reference side by side at the same place:"
+    text += " The crops put the query and the nearest reference side by side at the same place:"
     for place in found:
         figures = deviation_text(place) or "no figures for this place"
         state = "" if place.beyond_threshold else " (below the threshold)"

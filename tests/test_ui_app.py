@@ -141,7 +141,7 @@ def test_an_expert_stores_several_normals_at_once_and_an_operator_none(app):
 
     files = [handle_file(str(app.files[f"ref{i}"])) for i in (1, 2)]
     refused = app.client("olga").predict("sprocket", files, "sprocket", api_name="/store_references")
-    assert "only experts may store reference normals" in refused[0] and app.kb.references("sprocket") == []
+    assert "only experts may change knowledge" in refused[0] and app.kb.references("sprocket") == []
     status = app.client("erik").predict("sprocket", files, "sprocket", api_name="/store_references")
     assert status[0].startswith("✅ Stored 2 reference normal(s) of sprocket; 2 stored in all")
     assert [r.author for r in app.kb.references("sprocket")] == ["erik", "erik"]

@@ -104,7 +104,11 @@ def add_query_as_reference(kb, user: User, conversation, class_name: str | None)
     from assistant.app.references import store_files
 
     artifact = conversation.last_query() if conversation is not None else None
-    if artifact is None:
-        return "⚠️ no query yet: inspect a file in the chat first"
+    try:
+        require_expert(user)
+        if artifact is None:
+            raise InputError("no query yet: inspect a file in the chat first")
+    except InputError as exc:
+        return f"⚠️ {shown_text(one_line(str(exc)))}"
     name = class_name or conversation.last_class()
     return store_files(kb, user, name, [str(artifact.path)], [artifact.name], conversation.settings)

@@ -82,7 +82,7 @@ def store_offer(kb, user: User, offer: Offer | None, settings) -> str:
 def store_files(kb, user: User, class_name: str, files: list[str], names: list[str], settings) -> str:
     """Store files as reference normals of a class: each is read and checked like an inspected file."""
     try:
-        require_expert(user, "store reference normals")
+        require_expert(user)
         name = _need(class_name, "the class")
         if not files:
             raise InputError("no files chosen: upload the normal samples first")
@@ -178,7 +178,7 @@ def _thumbnail(sample) -> Image.Image | None:
 def ask_remove(user: User, ref_id: str | None) -> tuple[str, str | None]:
     """First step of removing a reference: (the question, the id waiting for the confirmation)."""
     try:
-        require_expert(user, "remove reference normals")
+        require_expert(user)
         ref_id = _need(ref_id, "the reference")
     except InputError as exc:
         return f"⚠️ {shown_text(one_line(str(exc)))}", None
@@ -188,7 +188,7 @@ def ask_remove(user: User, ref_id: str | None) -> tuple[str, str | None]:
 def confirm_remove(kb, user: User, pending: str | None) -> str:
     """Second step: remove the reference that was asked about, and only that one."""
     try:
-        require_expert(user, "remove reference normals")
+        require_expert(user)
         if not pending:
             raise InputError("nothing to remove: pick a reference picture first")
         sample = kb.get_reference(pending)

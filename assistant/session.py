@@ -8,6 +8,7 @@ chats (teaching, questions about the knowledge base). It yields Events.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -55,6 +56,7 @@ class Session:
         self.verdicts: list[Verdict] = []
         self.last_turn: TurnContext | None = None
         self.missing_analysis: str | None = None  # why there is no last analysis to talk about (a refused upload)
+        self.turn_lock = threading.Lock()  # one turn at a time, also when two pages of the app share this session
         self.images = EncodedImages(settings.image_long_side)
 
     @property

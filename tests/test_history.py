@@ -189,3 +189,16 @@ def test_each_person_sees_only_their_own_conversations(app_parts):
     mine = ConversationStore(settings.home, "user").summaries()
     theirs = ConversationStore(settings.home, "olga").summaries()
     assert mine and theirs and not {s.id for s in mine} & {s.id for s in theirs}
+
+
+def test_two_pages_of_one_conversation_take_turns(app_parts):
+    live = LiveSessions()
+    first = _conversation(app_parts, live)
+    _run(first, "hello")
+    second = _conversation(app_parts, live)
+    second.reopen()
+    assert second.session is first.session
+    with first.session.turn_lock:  # the first page is mid-turn
+        messages = _run(second, "and now?")
+    assert "answering in another tab" in messages[-1]["content"]
+    assert "I have not inspected anything" in _run(second, "and now?")[-1]["content"]  # afterwards it is answered

@@ -109,14 +109,20 @@ class Conversation:
         yield list(self.view.messages)
 
     def _send(self, text, files, names, class_name, switches, references) -> Iterator[list[dict]]:
-        strategy = strategy_from_switches(switches) if switches is not None else None
-        events = self.ensure_session().send(text, files, class_name=(class_name or "").strip() or None,
-                                            strategy=strategy, references=references, names=names)
-        for event in events:
-            self.view.apply(event)
-            if event.kind == "verdict":
-                self._log(event.verdict)
-            yield list(self.view.messages)
+        session = self.ensure_session()
+        if not session.turn_lock.acquire(blocking=False):  # another page of this conversation is mid-turn
+            raise InputError("this conversation is answering in another tab; wait for that answer, then try again")
+        try:
+            strategy = strategy_from_switches(switches) if switches is not None else None
+            events = session.send(text, files, class_name=(class_name or "").strip() or None, strategy=strategy,
+                                  references=references, names=names)
+            for event in events:
+                self.view.apply(event)
+                if event.kind == "verdict":
+                    self._log(event.verdict)
+                yield list(self.view.messages)
+        finally:
+            session.turn_lock.release()
 
     def _start(self) -> Iterator[list[dict]]:
         """Make the Session as a visible step: the first one opens the knowledge base, which takes a while."""

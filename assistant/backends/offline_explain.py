@@ -14,7 +14,7 @@ import re
 import uuid
 
 from assistant.backends.base import ToolCall
-from tools.agent.places import describe, deviation_text, places, rules_for_place
+from tools.agent.places import describe, deviation_text, has_places, places, rules_for_place
 from tools.vocabulary import display_class
 
 TOPICS = [  # in the order they are answered when a question asks several things
@@ -36,7 +36,7 @@ def topics_of(question: str) -> list[str]:
 def picture_calls(turn) -> list[ToolCall]:
     """The show_regions calls a follow-up needs before it is answered (none without evidence to show)."""
     wanted = dict.fromkeys(PICTURES[t] for t in topics_of(turn.question) if t in PICTURES)
-    if not wanted or turn.verdict is None or not places(turn.evidence):
+    if not wanted or turn.verdict is None or not has_places(turn.evidence):
         return []
     return [ToolCall(f"call_{uuid.uuid4().hex[:8]}", SHOWN, {"view": view, "count": count}) for view, count in wanted]
 

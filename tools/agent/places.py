@@ -67,6 +67,13 @@ def places(evidence, count: int = 1) -> list[Place]:
     return found
 
 
+def has_places(evidence) -> bool:
+    """True when the experts point somewhere (regions or windows), or a heatmap holds a place that differs most."""
+    if evidence is None:
+        return False
+    return bool(evidence.region_dicts()) or getattr(evidence.expert, "heatmap", None) is not None
+
+
 def hottest_place(heatmap: np.ndarray) -> dict:
     """A small box around the heatmap's hottest point, as a region dict (peak below 0.5 for a normal part)."""
     from tools.experts.vision.regions import describe_place

@@ -16,11 +16,13 @@ from types import SimpleNamespace
 
 import gradio as gr
 
-from assistant.app import demo_data
+from assistant.app import demo_data, panels
 from assistant.app import knowledge_panel as panel
+from assistant.app import references as refs
 from assistant.app.access import Access
 from assistant.app.chat_view import one_line, shown_text
 from assistant.app.conversation import PROMPT_SWITCHES, Conversation, switches_for
+from assistant.app.history import LiveSessions
 from assistant.backends.registry import AUTO, BACKENDS, configured_base_url, keys_status
 from assistant.backends.urls import shown_url
 from assistant.commands.common import open_kb
@@ -31,12 +33,17 @@ from tools.vocabulary import RULE_KINDS, display_class
 log = logging.getLogger(__name__)
 FILE_TYPES = accepted_extensions()  # what the loaders read, from their format table
 CSS = """
-.verdict-badge {display:inline-block; padding:5px 14px; border-radius:999px; font-weight:700;
-  letter-spacing:.05em; font-size:1.05em; border:1px solid transparent}
+.verdict-badge {display:inline-block; padding:3px 12px; border-radius:999px; font-weight:700;
+  letter-spacing:.04em; font-size:.95em; border:1px solid transparent}
 .verdict-normal {background:#dcfce7; color:#14532d; border-color:#4ade80}
 .verdict-anomalous {background:#fee2e2; color:#7f1d1d; border-color:#f87171}
 .verdict-undecided {background:#fef3c7; color:#78350f; border-color:#fbbf24}
-#app-header h1 {margin-bottom:0} #app-header p {margin-top:4px; opacity:.8}
+#app-header h1 {display:inline; margin:0 .6em 0 0; font-size:1.35em} #app-header p {display:inline; opacity:.8}
+#conversation .prose {font-size:14.5px; line-height:1.42}
+#conversation img {max-height:min(235px, 31vh); width:auto; object-fit:contain}
+#reference-gallery .caption-label {max-width:96%; white-space:normal; font-size:12px}
+#conversation .message:has(.verdict-badge) img, #conversation .message:has(.verdict-badge) + .message img
+  {max-height:min(170px, 22vh)}
 """
 SYSTEM_FONTS = ["ui-sans-serif", "system-ui", "Segoe UI", "Roboto", "Helvetica Neue", "Arial", "sans-serif"]
 PLACEHOLDER = ("**Attach a picture, point cloud, series or video of a part and ask if anything is wrong.**"
@@ -79,20 +86,21 @@ def _keys_status(settings) -> str:
 
 # -- layout ---------------------------------------------------------------------------------------
 def _inspect_tab(settings, demo_files) -> SimpleNamespace:
-    with gr.Tab("Inspect"), gr.Row(equal_height=False):
+    with gr.Tab("Inspect", id="inspect"), gr.Row(equal_height=False):
         with gr.Column(scale=3):
-            chatbot = gr.Chatbot(label="Conversation", show_label=False, height="calc(100vh - 270px)", min_height=480,
-                                 placeholder=PLACEHOLDER, feedback_options=None, buttons=["copy"])
+            chatbot = gr.Chatbot(label="Conversation", show_label=False, height="calc(100vh - 242px)", min_height=420,
+                                 placeholder=PLACEHOLDER, feedback_options=None, buttons=["copy"], elem_id="conversation")
             box = gr.MultimodalTextbox(file_types=FILE_TYPES, file_count="multiple", show_label=False,
                                        placeholder="Ask, e.g. “Is anything wrong here?” — attach files with the clip")
         with gr.Column(scale=1, min_width=300):
             class_box = gr.Dropdown(label="Class", choices=[], value=None, allow_custom_value=True,
                                     info="Pick or type one (a new name makes a new class). Empty: suggested "
                                          "from the image.")
-            switches = gr.CheckboxGroup(list(PROMPT_SWITCHES), value=switches_for(settings.strategy),
-                                        label="Prompt parts (as in the paper)",
-                                        info="Switch parts off to see how each changes the answer.")
-            n_refs = gr.Slider(0, 8, value=settings.references, step=1, label="Reference normals to use")
+            with gr.Accordion("Prompt parts (as in the paper)", open=False):
+                switches = gr.CheckboxGroup(list(PROMPT_SWITCHES), value=switches_for(settings.strategy),
+                                            show_label=False, info="Switch parts off to see how each changes the answer.")
+            n_refs = gr.Slider(0, refs.MAX_REFERENCES, value=refs.MAX_REFERENCES, step=1, label="Reference normals to use",
+                               info=refs.to_use_note())
             new_chat = gr.Button("🧹 New conversation", variant="secondary")
             gr.Examples(demo_data.examples(demo_files), inputs=[box, class_box], label="Try the demo part",
                         example_labels=demo_data.EXAMPLE_LABELS)
@@ -101,7 +109,7 @@ def _inspect_tab(settings, demo_files) -> SimpleNamespace:
 
 
 def _knowledge_tab() -> SimpleNamespace:
-    with gr.Tab("Knowledge"):
+    with gr.Tab("Knowledge", id="knowledge"):
         with gr.Row(equal_height=False):
             kb_class = gr.Dropdown(label="Class", choices=[], allow_custom_value=True, scale=4)
             refresh = gr.Button("↻ Refresh", scale=0, min_width=140)
@@ -122,19 +130,18 @@ def _knowledge_tab() -> SimpleNamespace:
                 confirm = gr.Button("Yes, delete", variant="stop")
                 cancel = gr.Button("Cancel")
         status = gr.Markdown()
-        gallery = gr.Gallery(label="Reference normals", columns=8, fit_columns=False, height=230,
-                             object_fit="contain", interactive=False)
+        tools = panels.reference_tools()
         references = gr.Dataframe(headers=panel.REFERENCE_COLUMNS, label="Reference records", interactive=False)
         add_reference = gr.Button("📌 Add the current query as a normal reference of this class")
     return SimpleNamespace(kb_class=kb_class, refresh=refresh, rules=rules, editor=editor, rule_id=rule_id,
                            rule_text=rule_text, rule_kind=rule_kind, rule_active=rule_active, add=add, save=save,
                            deactivate=deactivate, delete=delete, confirm_row=confirm_row, confirm=confirm,
-                           cancel=cancel, status=status, gallery=gallery, references=references,
-                           add_reference=add_reference)
+                           cancel=cancel, status=status, gallery=tools.gallery, references=references,
+                           add_reference=add_reference, tools=tools)
 
 
 def _settings_tab(settings) -> SimpleNamespace:
-    with gr.Tab("Settings"):
+    with gr.Tab("Settings", id="settings"):
         # Any name is checked on the server when applied.
         backend = gr.Dropdown(list(dict.fromkeys([AUTO, *BACKENDS, settings.backend])), value=settings.backend,
                               label="Backend", allow_custom_value=True,
@@ -159,6 +166,7 @@ class Handlers:
     def __init__(self, settings, access: Access, files_root: Path):
         self.settings, self.access, self.files_root = settings, access, files_root
         self._kb_lock = threading.Lock()
+        self.live = LiveSessions()  # so that a reloaded page continues its conversation
 
     def kb(self):
         with self._kb_lock:  # one opening at a time: the page load and a first message may ask at once
@@ -168,7 +176,7 @@ class Handlers:
         return self.access.user(getattr(request, "username", None))
 
     def conversation(self, conv, request) -> Conversation:
-        return conv or Conversation(self.settings, self.user(request), self.kb, self.files_root)
+        return conv or Conversation(self.settings, self.user(request), self.kb, self.files_root, self.live)
 
     def chat(self, message, class_name, parts, k, conv, request: gr.Request):
         conv, message = self.conversation(conv, request), message or {}
@@ -187,8 +195,9 @@ class Handlers:
         store = self.kb()
         name = name or chat_class or (conv.last_class() if conv else None)
         choices = [(display_class(c), c) for c in store.classes()]
+        pictures, ids = refs.gallery(store, name)
         return (gr.Dropdown(choices=choices), gr.Dropdown(choices=choices, value=name), panel.rules_table(store, name),
-                panel.references_table(store, name), panel.reference_pictures(store, name))
+                panel.references_table(store, name), pictures, ids)
 
     def on_load(self, request: gr.Request):
         can_edit = self.user(request).can_edit_knowledge
@@ -241,9 +250,10 @@ def build_app(settings) -> gr.Blocks:
         pending = gr.State(None)
         header = gr.Markdown(_header(access.user(None)) if not access.enabled else "# 🔍 anomaly-chat",
                              elem_id="app-header")
-        with gr.Tabs():
-            chat, kb, prefs = _inspect_tab(settings, demo_files), _knowledge_tab(), _settings_tab(settings)
-        shown = [chat.class_box, kb.kb_class, kb.rules, kb.references, kb.gallery]
+        with gr.Tabs() as tabs:
+            chat, kb = _inspect_tab(settings, demo_files), _knowledge_tab()
+            history, prefs = panels.history_tab(), _settings_tab(settings)
+        shown = [chat.class_box, kb.kb_class, kb.rules, kb.references, kb.gallery, kb.tools.ids]
         show = (on.show_knowledge, [kb.kb_class, chat.class_box, conv], shown)
 
         turn = chat.box.submit(on.chat, [chat.box, chat.class_box, chat.switches, chat.n_refs, conv],
@@ -271,6 +281,7 @@ def build_app(settings) -> gr.Blocks:
                         [kb.status, pending, kb.confirm_row], **PRIVATE)
         prefs.apply.click(on.use_backend, [prefs.backend, prefs.model, prefs.base_url, conv], [prefs.status, conv],
                           api_name="use_backend")
+        panels.wire(demo, on, chat, kb, history, conv, tabs, show)
     demo.queue(default_concurrency_limit=max(2, os.cpu_count() or 2), max_size=64)
     return demo
 
@@ -282,7 +293,7 @@ def launch(demo: gr.Blocks, settings, host: str = "127.0.0.1", port: int = 7860,
                        auth=access.sign_in if access.enabled else None,
                        auth_message="Sign in with the name and password your administrator gave you.",
                        max_file_size=f"{settings.max_upload_mb}mb", allowed_paths=[str(settings.home / "demo")],
-                       show_error=False, **kwargs)
+                       show_error=False, run_history=False, **kwargs)  # no "Runs" panel: it showed server paths
 
 
 def main(settings, host: str = "127.0.0.1", port: int = 7860) -> None:

@@ -16,9 +16,11 @@ from assistant import prompts
 from assistant.backends.base import Backend, EncodedImage, Message, ModelReply, ModelRequest
 from assistant.events import Event, new_step_id
 from assistant.verdict import read_answer
-from tools.agent import knowledge_tools, render_tools  # noqa: F401 - importing them registers the built-in tools
+from tools.agent import evidence_tools, knowledge_tools, render_tools  # noqa: F401 - importing them registers the tools
+from tools.agent.fence import for_people
 from tools.agent.registry import REGISTRY, ToolResult, call_tool
 from tools.errors import BackendError
+from tools.vocabulary import display_class
 
 _DONE = object()
 
@@ -81,14 +83,18 @@ def _run_tool(call, ctx, request: ModelRequest, long_side: int) -> Iterator[Even
     withheld = call.name in REGISTRY and request.tools and call.name not in {t["name"] for t in request.tools}
     result = (ToolResult(f"Error: the tool {call.name} is not offered in this turn", error=True) if withheld
               else call_tool(call.name, call.arguments, ctx))
-    yield Event("step", title=title, text=result.text[:2000], status="error" if result.error else "done",
-                step_id=step, duration_s=result.duration_s, images=list(result.images))
+    yield Event("step", title=title, text=for_people(result.text)[:2000], status="error" if result.error else "done",
+                step_id=step, duration_s=result.duration_s)
+    if result.images:  # shown beside the steps, not folded inside one: they are what the answer points at
+        yield Event("notice", title=result.data.get("caption") or f"{call.name}: picture", images=list(result.images))
     request.messages.append(Message("tool", parts=[result.text], tool_call_id=call.id, tool_name=call.name))
     return [EncodedImage.from_pil(img, f"{call.name} result {i + 1}", long_side) for i, img in enumerate(result.images)]
 
 
 def _args_text(arguments: dict) -> str:
-    return ", ".join(f"{k}={str(v)[:80]}" for k, v in arguments.items())
+    """The arguments as a person reads them (a class in its one display form)."""
+    shown = {k: display_class(v) if k == "class_name" and v else v for k, v in arguments.items()}
+    return ", ".join(f"{k}={str(v)[:80]}" for k, v in shown.items())
 
 
 def _complete(backend: Backend, request: ModelRequest, stream: bool) -> Iterator[Event]:

@@ -85,6 +85,7 @@ def chat_message(turn: TurnContext) -> Message:
         context.append(f"Current class: {fence(turn.class_name)}.")
     if turn.known_classes:
         context.append("Known classes: " + ", ".join(fence(c) for c in turn.known_classes[:60]) + ".")
+    context += [fence(note) for note in turn.notes]  # e.g. the last upload was refused: nothing was inspected
     instruction = prompts.FOLLOW_UP if turn.mode == "followup" else prompts.CHAT
     return Message("user", [instruction, *context, prompts.QUESTION.format(question=fence(turn.question))])
 

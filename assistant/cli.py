@@ -1,4 +1,4 @@
-"""`anomaly-chat` command line: ui | ask | chat | render | eval | kb | users.
+"""`anomaly-chat` command line: ui | ask | chat | render | eval | kb | users | log.
 
 Exit codes: 0 success, 2 bad input or usage (one line on stderr), 1 internal or backend error.
 Each command lives in assistant/commands/<name>.py with a `register(subparsers)` function; heavy
@@ -15,7 +15,7 @@ import sys
 
 from tools.errors import BackendError, InputError
 
-COMMAND_MODULES = ["ui", "ask", "chat", "render", "eval", "kb", "users"]
+COMMAND_MODULES = ["ui", "ask", "chat", "render", "eval", "kb", "users", "log"]
 
 
 class _Parser(argparse.ArgumentParser):

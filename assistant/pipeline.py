@@ -60,17 +60,23 @@ def choose_class(kb, turn: TurnContext, class_name: str | None, image) -> str | 
         return GENERIC_CLASS.get(turn.modality)
     turn.suggested_classes = kb.suggest_classes(image, k=3)
     if turn.suggested_classes and turn.suggested_classes[0][1] >= SUGGEST_MIN_SIMILARITY:
-        return turn.suggested_classes[0][0]
-    turn.notes.append("The class is unknown; judged without class-specific rules.")
+        name, similarity = turn.suggested_classes[0]
+        turn.notes.append(f"No class was given; judged as {display_class(name)}, the most similar known class "
+                          f"(similarity {similarity:.2f}), with its rules and references.")
+        return name
     return None
 
 
 def suggestion_notice(turn: TurnContext) -> str:
-    """What the person is told about the suggested classes ('' when there were none)."""
+    """What the person is told about the suggested classes ('' when there were none), saying which was used."""
     if not turn.suggested_classes:
         return ""
     listed = ", ".join(f"{display_class(name)} ({similarity:.2f})" for name, similarity in turn.suggested_classes)
-    return f"No class given; most similar known classes: {listed}."
+    if turn.class_name:
+        used = f"judged as {display_class(turn.class_name)}"
+    else:
+        used = f"none is similar enough (at least {SUGGEST_MIN_SIMILARITY:.2f}), so no class was used"
+    return f"No class given; most similar known classes: {listed}: {used}. Name the class to choose another."
 
 
 def retrieve_knowledge(kb, settings, turn: TurnContext, image, extra_refs: list[Artifact], k: int) -> list[ReferenceView]:
@@ -82,6 +88,8 @@ def retrieve_knowledge(kb, settings, turn: TurnContext, image, extra_refs: list[
         refs += stored_references(kb, turn.class_name, image, max(0, k - len(refs)), settings.cache_dir)
         if split_rules(turn.rules, turn.class_name)[1]:
             turn.notes.append(f"No rules stored for {display_class(turn.class_name)}; used the closest rules by meaning.")
+    else:
+        turn.notes.append(_unknown_class_note(turn.rules))
     if not refs and turn.strategy.uses("reference"):
         turn.notes.append("No reference normal is stored for this class; analysed without one "
                           "(add one with `anomaly-chat kb add-ref` or the knowledge panel).")
@@ -94,6 +102,14 @@ def rules_for(kb, class_name: str | None, question: str = "") -> list:
     if class_name:
         return kb.rules(class_name) or related_rules(kb, question or display_class(class_name))
     return related_rules(kb, question) if question else []
+
+
+def _unknown_class_note(rules) -> str:
+    """What a verdict without a class was judged with, in words that match the rules it lists."""
+    if not rules:
+        return "The class is unknown; judged without class-specific rules."
+    used = ", ".join(f"{r.id} ({display_class(r.class_name)})" for r in rules)
+    return f"The class is unknown; used the rules closest in meaning to the question instead: {used}."
 
 
 def related_rules(kb, text: str) -> list:

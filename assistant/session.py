@@ -8,10 +8,11 @@ chats (teaching, questions about the knowledge base). It yields Events.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from assistant import agent, pipeline, prompts
@@ -35,6 +36,8 @@ class ToolCtx:
     user_text: str = ""
     class_name: str | None = None
     cache_dir: Path | None = None
+    evidence: object = None  # the last analysis' Evidence (the show_regions tool looks into it)
+    rules: list = field(default_factory=list)  # the rules the last analysis used
 
 
 class Session:
@@ -52,6 +55,8 @@ class Session:
         self.history: list[Message] = []
         self.verdicts: list[Verdict] = []
         self.last_turn: TurnContext | None = None
+        self.missing_analysis: str | None = None  # why there is no last analysis to talk about (a refused upload)
+        self.turn_lock = threading.Lock()  # one turn at a time, also when two pages of the app share this session
         self.images = EncodedImages(settings.image_long_side)
 
     @property
@@ -63,8 +68,20 @@ class Session:
         """One turn. Files are analysed (the first is the query); text alone is a follow-up or chat."""
         self.ctx.user_text = text or ""
         if files:
-            return self._analyse(list(files), text, class_name, strategy, references, names, extra_rules)
+            return self._analyse_or_forget(list(files), text, class_name, strategy, references, names, extra_rules)
         return self._converse(text)
+
+    def _analyse_or_forget(self, files, *args) -> Iterator[Event]:
+        """Analyse; when that fails (a refused upload, a failing backend), the earlier analysis is no longer
+        "the last one": a follow-up must not answer about the previous file as if it were this one."""
+        self.missing_analysis = None
+        try:
+            yield from self._analyse(files, *args)
+        except Exception as exc:
+            names = args[4] or [Path(f).name for f in files]
+            self.missing_analysis = f"The last upload ({names[0]}) was not inspected: {one_line(exc)}"
+            self.last_turn = self.ctx.evidence = None
+            raise
 
     # ---- analysis -------------------------------------------------------------------------
     def _analyse(self, files, question, class_name, strategy_text, k, names, extra_rules) -> Iterator[Event]:
@@ -94,6 +111,7 @@ class Session:
         verdict = yield from self._ask_for_verdict(turn, images)
         self.verdicts.append(verdict)
         self.last_turn, turn.verdict = turn, verdict
+        self.ctx.evidence, self.ctx.rules = evidence, list(turn.rules)
         yield Event("verdict", text=verdict.reasoning, verdict=verdict)
 
     def _remember(self, artifacts: list[Artifact]) -> list[Artifact]:
@@ -107,7 +125,7 @@ class Session:
         try:
             result = work()
         except Exception as exc:
-            yield Event("step", title=title, status="error", step_id=step, text=str(exc).splitlines()[0] if str(exc) else "",
+            yield Event("step", title=title, status="error", step_id=step, text=one_line(exc),
                         duration_s=time.perf_counter() - started)
             raise
         yield Event("step", title=title, status="done", step_id=step, duration_s=time.perf_counter() - started,
@@ -140,10 +158,17 @@ class Session:
         """A follow-up about the last analysis (its class, rules, evidence and verdict), or a chat."""
         last = self.last_turn
         if last is None:
-            return TurnContext("chat", question=text, known_classes=self.kb.classes())
+            notes = [self.missing_analysis] if self.missing_analysis else []
+            return TurnContext("chat", question=text, known_classes=self.kb.classes(), notes=notes)
         return TurnContext("followup", question=text, known_classes=self.kb.classes(), artifact_id=last.artifact_id,
                            modality=last.modality, class_name=last.class_name, verdict=self.verdicts[-1],
                            evidence=last.evidence, rules=last.rules)
+
+
+def one_line(exc: Exception) -> str:
+    """The first line of an error's message (its kind when it has none)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _describe(result) -> str:

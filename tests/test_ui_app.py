@@ -48,9 +48,11 @@ def test_a_follow_up_question_is_answered_about_the_last_inspection(app):
     client = app.client("erik")
     _ask(client, "is anything wrong?", [app.files["bad"]])
     history = _ask(client, "where is it?")
-    assert history[-2]["role"] == "user" and history[-2]["text"] == "where is it?"
-    answer = history[-1]
+    asked = max(i for i, m in enumerate(history) if m["role"] == "user")
+    assert history[asked]["text"] == "where is it?"
+    answer, shown = history[-1], history[asked + 1:-1]
     assert answer["role"] == "assistant" and answer["text"] and "⚠️" not in answer["text"]
+    assert any(m["files"] and "numbered" in m["text"] for m in shown)  # the map of the places, shown with it
 
 
 def test_a_rule_taught_in_the_chat_is_stored_and_listed_in_the_knowledge_panel(app):
@@ -127,3 +129,19 @@ def test_without_a_class_the_most_similar_known_classes_are_suggested(app):
     history = _ask(app.client("erik"), "is anything wrong?", [app.files["bad"]], class_name=None)
     suggestion = [m["text"] for m in history if "most similar known classes" in m["text"]]
     assert suggestion and "widget (" in suggestion[0]
+
+
+def test_the_page_has_no_run_history_that_would_show_server_paths(app):
+    config = app.client("erik").config  # what the page is built from
+    assert config["run_history"] is False and "runs" not in config["footer_links"]
+
+
+def test_an_expert_stores_several_normals_at_once_and_an_operator_none(app):
+    from gradio_client import handle_file
+
+    files = [handle_file(str(app.files[f"ref{i}"])) for i in (1, 2)]
+    refused = app.client("olga").predict("sprocket", files, "sprocket", api_name="/store_references")
+    assert "only experts may change knowledge" in refused[0] and app.kb.references("sprocket") == []
+    status = app.client("erik").predict("sprocket", files, "sprocket", api_name="/store_references")
+    assert status[0].startswith("✅ Stored 2 reference normal(s) of sprocket; 2 stored in all")
+    assert [r.author for r in app.kb.references("sprocket")] == ["erik", "erik"]

@@ -15,6 +15,7 @@ import re
 import uuid
 from pathlib import Path
 
+from tools.agent.fence import for_people
 from tools.vocabulary import display_class
 
 BADGES = {  # label -> (text on the badge, css modifier, symbol)
@@ -90,25 +91,35 @@ def location_text(location: dict) -> str:
 
 
 def verdict_markdown(verdict) -> str:
-    """The verdict message: badge, location, reasoning, rules, and what produced it (every text from the
-    model or the knowledge base through `shown_text`)."""
-    lines = [badge_html(verdict)]
+    """The verdict message: badge, location, reasoning, rules, and what produced it."""
+    return verdict_header(verdict) + "\n\n" + verdict_body(verdict)
+
+
+def verdict_header(verdict) -> str:
+    """The verdict's first line: the badge and where."""
+    parts = [badge_html(verdict)]
     where = location_text(verdict.location)
     if where and verdict.anomalous:
-        lines.append(f"**Where:** {shown_text(where)}")
-    if verdict.defect_type and verdict.defect_type != "none" and verdict.anomalous:
-        lines.append(f"**Defect:** {shown_text(verdict.defect_type)}")
-    lines.append(f"**Why:** {shown_text(verdict.reasoning or 'no reasoning given')}")
-    if verdict.rules_used:
-        lines.append("**Rules used:** " + ", ".join(shown_text(r) for r in verdict.rules_used))
+        parts.append(f"**Where:** {shown_text(where)}")
+    return " &nbsp; ".join(parts)
+
+
+def verdict_body(verdict, pictured: bool = False) -> str:
+    """The verdict's reasoning and notes, then in small type the rules used and what produced it (and, under
+    the evidence picture, how to read it). Every text from a model or the knowledge base goes through shown_text."""
+    defect = verdict.defect_type if verdict.anomalous and verdict.defect_type not in ("", "none") else ""
+    why = f"**Why** ({shown_text(defect)}):" if defect else "**Why:**"
+    lines = [f"{why} {shown_text(for_people(verdict.reasoning or 'no reasoning given'))}"]
     if not verdict.parsed:
         lines.append(f"*The model's reply could not be read as a verdict ({shown_text(verdict.parse_error or '')}).*")
     lines += [f"*Note: {shown_text(n)}*" for n in verdict.notes]
     model = "/".join(p for p in (verdict.backend, verdict.model) if p)
     shown_class = display_class(verdict.class_name) if verdict.class_name else "unknown"
-    lines.append(f"<small>class {shown_text(shown_class)} · strategy {shown_text(verdict.strategy or '?')}"
-                 f" · {shown_text(model)} · score from "
-                 f"{shown_text(SCORE_SOURCES.get(verdict.score_source, verdict.score_source))}</small>")
+    rules = f"rules used: {shown_text(', '.join(verdict.rules_used))} · " if verdict.rules_used else ""
+    legend = f"picture: {IMAGE_CAPTIONS['evidence']} · " if pictured else ""
+    source = SCORE_SOURCES.get(verdict.score_source, verdict.score_source)
+    lines.append(f"<small>{legend}{rules}class {shown_text(shown_class)} · strategy {shown_text(verdict.strategy or '?')}"
+                 f" · {shown_text(model)} · score from {shown_text(source)}</small>")
     return "\n\n".join(lines)
 
 
@@ -121,13 +132,29 @@ class ChatView:
         self._steps: dict[str, dict] = {}
         self._streaming: dict | None = None
         self._streamed = ""  # the raw text streamed so far: neutralised whole, as a link may span two pieces
+        self._evidence: dict | None = None  # this turn's evidence picture, which the verdict takes in
+
+    def restore(self, messages: list[dict]) -> None:
+        """Show messages kept from an earlier session of this conversation (the history)."""
+        self.messages = list(messages)
+        self._steps, self._streaming, self._evidence, self._streamed = {}, None, None, ""
 
     def add_user(self, text: str, files: list[str], names: list[str]) -> None:
         self.messages.append(user_message(text, files, names))
-        self._streaming = None
+        self._streaming = self._evidence = None
 
     def say(self, text: str) -> None:
         self.messages.append({"role": "assistant", "content": text})
+
+    def ask(self, text: str, choices: dict[str, str]) -> None:
+        """A question with buttons under it ({value: label}); the chat shows them while it is the last message."""
+        self.messages.append({"role": "assistant", "content": text,
+                              "options": [{"value": value, "label": label} for value, label in choices.items()]})
+
+    def settle(self) -> None:
+        """The question's buttons are answered: take them away."""
+        for message in self.messages:
+            message.pop("options", None)
 
     def add_error(self, message: str) -> None:
         """A readable one-line error; any step still running is marked as stopped."""
@@ -169,11 +196,12 @@ class ChatView:
         self._streaming["content"] = shown_text(self._streamed)
 
     def _on_answer(self, event) -> None:
+        text = shown_text(for_people(event.text))  # a model may echo a tool result's data tags
         if self._streaming is not None:
-            self._streaming["content"] = shown_text(event.text)
+            self._streaming["content"] = text
             self._streaming = None
         else:
-            self.say(shown_text(event.text))
+            self.say(text)
 
     def _on_notice(self, event) -> None:
         if event.text:
@@ -182,9 +210,19 @@ class ChatView:
             caption = IMAGE_CAPTIONS.get(event.title, event.title)
             pictures = [{"path": save_image(img, self.files_dir), "alt_text": caption} for img in event.images]
             self.messages.append({"role": "assistant", "content": [f"*{caption}*", *pictures]})
+            if event.title == "evidence":
+                self._evidence = self.messages[-1]
 
     def _on_verdict(self, event) -> None:
-        self.say(verdict_markdown(event.verdict))
+        """The verdict, with this turn's evidence picture inside it: badge, picture and reasons are read together."""
+        picture, self._evidence = self._evidence, None
+        if picture is None:
+            self.say(verdict_markdown(event.verdict))
+            return
+        _, *images = picture["content"]  # the caption's words move into the verdict's small print
+        picture["content"] = [verdict_header(event.verdict), *images, verdict_body(event.verdict, pictured=True)]
+        self.messages.remove(picture)
+        self.messages.append(picture)
 
     def _on_error(self, event) -> None:
         self.add_error(event.text)

@@ -5,12 +5,8 @@ returns a one-line status for the panel instead of raising.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from PIL import Image
-
 from assistant.app.access import User, require_expert
-from assistant.app.chat_view import IMAGE_SUFFIXES, one_line, shown_text
+from assistant.app.chat_view import one_line, shown_text
 from tools.errors import InputError
 from tools.vocabulary import display_class
 
@@ -35,23 +31,6 @@ def references_table(kb, class_name: str | None) -> list[list]:
     if not class_name:
         return []
     return [[s.id, s.modality, s.note, s.author, _when(s.created_at)] for s in kb.references(class_name)]
-
-
-def reference_pictures(kb, class_name: str | None, limit: int = 24) -> list[tuple]:
-    """(thumbnail, caption) for the newest references that are pictures themselves.
-
-    Thumbnails, not paths: the knowledge base's folder is never served to the browser.
-    """
-    if not class_name:
-        return []
-    pictures = []
-    for sample in kb.references(class_name)[-limit:]:
-        if Path(sample.path).suffix.lower() in IMAGE_SUFFIXES:
-            with Image.open(sample.path) as image:
-                thumb = image.convert("RGB")
-                thumb.thumbnail((256, 256))
-            pictures.append((thumb, f"{sample.id} · {sample.author}"))
-    return pictures
 
 
 def _guarded(action):
@@ -122,19 +101,14 @@ def confirm_delete(kb, user: User, pending: str | None) -> str:
 
 def add_query_as_reference(kb, user: User, conversation, class_name: str | None) -> str:
     """Store the conversation's last analysed file as a normal reference of the class."""
-    def action():
+    from assistant.app.references import store_files
+
+    artifact = conversation.last_query() if conversation is not None else None
+    try:
         require_expert(user)
-        artifact = conversation.last_query() if conversation is not None else None
         if artifact is None:
             raise InputError("no query yet: inspect a file in the chat first")
-        name = _need(class_name or conversation.last_class(), "the class")
-        view = None
-        if artifact.kind != "image":
-            from tools.render.views import to_image
-
-            view = to_image(artifact, class_name=name, cache_dir=conversation.settings.cache_dir)
-        sample = kb.add_reference(name, artifact.path, modality=artifact.kind, view_image=view,
-                                  note=f"added in the app from {artifact.name}", author=user.name)
-        return f"✅ Stored {shown_text(artifact.name)} as normal reference `{sample.id}` of {display_class(sample.class_name)}."
-
-    return _guarded(action)
+    except InputError as exc:
+        return f"⚠️ {shown_text(one_line(str(exc)))}"
+    name = class_name or conversation.last_class()
+    return store_files(kb, user, name, [str(artifact.path)], [artifact.name], conversation.settings)

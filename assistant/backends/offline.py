@@ -12,9 +12,11 @@ import json
 import uuid
 
 from assistant.backends.base import Backend, ModelReply, ModelRequest, ToolCall
-from assistant.backends.offline_answers import answer_follow_up, verdict_json
+from assistant.backends.offline_answers import verdict_json
+from assistant.backends.offline_explain import SHOWN, answer_follow_up, picture_calls
 from assistant.backends.registry import register_backend
 from tools.agent.consent import asked_to_store_reference, find_lesson
+from tools.agent.fence import for_people
 
 
 @register_backend
@@ -26,18 +28,25 @@ class OfflineBackend(Backend):
 
     def complete(self, request: ModelRequest, on_text=None) -> ModelReply:
         turn = request.context
-        last = request.messages[-1] if request.messages else None
-        if last is not None and last.role == "tool":
-            text = "\n".join(m.text for m in _trailing_tool_messages(request.messages))
-            return self._reply(text)
+        results = _trailing_tool_messages(request.messages)
+        if results:
+            return self._reply(self._after_tools(turn, results))
         if turn is None:
             return self._reply("The offline backend needs an inspection context; attach a file to inspect.")
         if turn.mode == "analysis":
             return self._reply(json.dumps(verdict_json(turn)))
         call = self._teaching_call(turn)
-        if call is not None:
-            return ModelReply(tool_calls=[call], model=self.model, finish_reason="tool_calls")
+        calls = [call] if call is not None else picture_calls(turn)
+        if calls:
+            return ModelReply(tool_calls=calls, model=self.model, finish_reason="tool_calls")
         return self._reply(answer_follow_up(turn))
+
+    @staticmethod
+    def _after_tools(turn, results) -> str:
+        """The answer once the tools ran: the explanation the pictures were for, else what the tools said."""
+        if turn is not None and any(m.tool_name == SHOWN for m in results):
+            return answer_follow_up(turn)
+        return "\n".join(for_people(m.text) for m in results)
 
     def _reply(self, text: str) -> ModelReply:
         return ModelReply(text=text, model=self.model, usage={"input_tokens": 0, "output_tokens": 0})
@@ -57,8 +66,12 @@ class OfflineBackend(Backend):
 
 
 def _trailing_tool_messages(messages):
+    """The tool results the last request ends with (the pictures the tools returned may follow them)."""
+    rest = list(messages)
+    if rest and rest[-1].role == "user" and rest[-1].images and len(rest) > 1 and rest[-2].role == "tool":
+        rest.pop()  # the agent sends tool pictures in a user message after the results
     tail = []
-    for message in reversed(messages):
+    for message in reversed(rest):
         if message.role != "tool":
             break
         tail.append(message)

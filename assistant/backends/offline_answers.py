@@ -1,8 +1,6 @@
-"""What the offline backend says: verdicts and follow-up answers built only from the evidence."""
+"""What the offline backend says in a verdict, built only from the evidence (follow-ups: offline_explain.py)."""
 
 from __future__ import annotations
-
-import re
 
 from tools.vocabulary import display_class, split_rules
 
@@ -80,94 +78,7 @@ def verdict_json(turn) -> dict:
     }
 
 
-_TOPICS = [
-    (re.compile(r"\b(where|location|region|which part|area)\b", re.I), "where"),
-    (re.compile(r"\b(compare|compared|reference|normal look|what should)\b", re.I), "compare"),
-    (re.compile(r"\b(rule|rules|requirement|spec)\b", re.I), "rules"),
-    (re.compile(r"\b(score|confiden\w*|sure|threshold|probability|certain)\b", re.I), "score"),
-    (re.compile(r"\b(why|reason|explain|how do you know|evidence)\b", re.I), "why"),
-]
-
-
-def answer_follow_up(turn) -> str:
-    """A follow-up answer grounded in the last analysis' evidence."""
-    verdict = turn.verdict
-    if verdict is None:
-        return ("I have not inspected anything in this conversation yet. Attach an image, point cloud, series or "
-                "video and ask whether anything is wrong; or teach me a rule, e.g. \"rule for bottle: the rim must "
-                "be a closed, even circle\".")
-    topic = next((name for pattern, name in _TOPICS if pattern.search(turn.question)), "summary")
-    return _ANSWERS[topic](turn, verdict)
-
-
 def _first_window(report) -> str:
     """The strongest flagged window of a series, in its own terms (empty when none)."""
     regions = report.regions() if report.anomalous else []
     return regions[0]["where"] if regions else ""
-
-
-def _where(turn, verdict) -> str:
-    windows = [r for r in verdict.regions if r.get("kind") == "series_window"]
-    if windows or getattr(turn.evidence, "series", None) is not None:
-        return _where_in_series(windows)
-    if not verdict.regions:
-        return "The expert found no region that deviates beyond normal variation."
-    lines = [f"- {r['where']}: {r['area']:.1%} of the image, peak {r['peak']:.2f}, box {_box(r['box'])}"
-             for r in verdict.regions[:5]]
-    return "Deviating regions, strongest first:\n" + "\n".join(lines)
-
-
-def _where_in_series(windows: list[dict]) -> str:
-    if not windows:
-        return ("The series expert flagged no window: every stretch resembles another part of the series and stays "
-                "near its expected course.")
-    lines = []
-    for w in windows[:8]:
-        line = f"- {w['where']}"
-        if w.get("peak_value") is not None and w.get("expected_low") is not None:
-            line += (f": peak {w['peak_value']:.4g} (row {w['peak_row']}) where {w['expected_low']:.4g} to "
-                     f"{w['expected_high']:.4g} was expected")
-        lines.append(line + f", score {w['score']:.2f}")
-    more = f"\n({len(windows) - 8} more window(s) in the JSON output)" if len(windows) > 8 else ""
-    return "Flagged windows of the series, strongest first:\n" + "\n".join(lines) + more
-
-
-def _box(box) -> str:
-    return "(" + ", ".join(f"{v:.2f}" for v in box) + ")"
-
-
-def _compare(turn, verdict) -> str:
-    evidence = turn.evidence
-    if evidence is None or not evidence.references:
-        return "There was no reference normal to compare with in the last inspection."
-    labels = ", ".join(r.label for r in evidence.references)
-    report = evidence.expert
-    closest = evidence.references[min(report.nearest_reference, len(evidence.references) - 1)].label if report else ""
-    nearest = f" The closest was {closest}." if report and len(evidence.references) > 1 else ""
-    return f"I compared the query with {labels}.{nearest} The composite shows reference | query | heatmap."
-
-
-def _rules(turn, verdict) -> str:
-    if not turn.rules:
-        name = display_class(turn.class_name) if turn.class_name else None
-        return f"No rules are stored for {name or 'this class'}. Teach one: \"rule for {name or 'CLASS'}: ...\"."
-    return "Rules used for this inspection:\n" + "\n".join(f"- [{r.id}] ({r.kind}) {r.text}" for r in turn.rules)
-
-
-def _score(turn, verdict) -> str:
-    if verdict.score is None:
-        return "There is no score: the last inspection could not be decided."
-    return (f"Score {verdict.score:.2f} (source: {verdict.score_source}); 0.5 is the decision threshold calibrated "
-            f"on the reference normals, so the verdict is {verdict.label}.")
-
-
-def _why(turn, verdict) -> str:
-    return f"Verdict: {verdict.label}. {verdict.reasoning}"
-
-
-def _summary(turn, verdict) -> str:
-    return (f"Last verdict: {verdict.label} (score {verdict.score if verdict.score is not None else 'n/a'}). "
-            "Ask me why, where, what it was compared with, which rules apply, or how sure I am.")
-
-
-_ANSWERS = {"where": _where, "compare": _compare, "rules": _rules, "score": _score, "why": _why, "summary": _summary}

@@ -6,6 +6,9 @@ offline backend reads lessons with `find_lesson`; the knowledge tools accept a r
 keeps every negation, number and limit of its sentence, and its class is the one they named) and a
 reference only when `asked_to_store_reference`, whoever calls them. Every message `find_lesson` reads
 as a lesson also counts as teaching for `taught_by_person` (tested).
+The app offers to store files as reference normals when `offers_references` reads a message as
+saying they are normal ("these are normal", "add these three as reference normals for bottle"); the
+person then decides with a button, so the wording only decides what is offered.
 """
 
 from __future__ import annotations
@@ -42,6 +45,17 @@ MEANING_WORDS = frozenset({
     "half", "first", "second", "third", "only", "least", "most", "exactly", "more", "less", "fewer", "than",
     "max", "maximum", "min", "minimum", "above", "below", "over", "under",
 })
+_NORMAL_NOUNS = (r"(references?|reference normals?|normals|(normal|good|ok|golden|defect[- ]free) (samples?|parts?|ones?|"
+                 r"images?|pictures?|photos?|examples?|references?)|golden samples?|baselines?)")
+_STORE_AS_NORMAL = re.compile(r"\b(add|store|save|keep|use|take|register|mark|upload|put)\b[^.!?]{0,60}?\b"
+                              + _NORMAL_NOUNS + r"\b")
+_SAYS_NORMAL = re.compile(r"\b(these|this|they|those|both|all|each|it|here)\b[^.!?]{0,30}?\b(are|is|'re|'s|look|looks|"
+                          r"seem|seems)\b[^.!?]{0,20}?\b(normal|good|fine|ok|okay|defect[- ]free|flawless|perfect|"
+                          r"normals|references?)\b")
+_NAMES_NORMALS = re.compile(r"^\s*((\d+|two|three|four|five|six|some|more|a few|several)\s+)?" + _NORMAL_NOUNS + r"\b")
+_QUESTION = re.compile(r"\?|^\s*(is|are|does|do|did|can|could|would|will|what|why|how|which|any|anything)\b")
+_NEGATION = re.compile(r"\b(not|never|no longer|isn't|aren't|doesn't|don't)\b|n't\b")
+_FOR_CLASS_NAME = re.compile(r"\b(?:for|of)\s+(?:the\s+|a\s+|an\s+)?(?P<cls>[a-z][\w-]*(?:\s+[a-z][\w-]*){0,3})\s*[.!]*\s*$")
 
 
 @dataclass
@@ -185,3 +199,29 @@ def _classes_mentioned(text: str, known: list[str]) -> list[str]:
 def asked_to_store_reference(user_text: str) -> bool:
     """True when the person asks to store the sample ("add this as a reference"), not just whether it is normal."""
     return bool(_STORE_REFERENCE.search((user_text or "").lower()))
+
+
+def offers_references(text: str, *, with_files: bool = True) -> bool:
+    """True when a message says its files are normal, or asks to store them (or, without files, the last
+    inspected one) as reference normals. Only an offer: the person confirms it with a button."""
+    said = (text or "").lower().replace("’", "'").strip()
+    if find_lesson(said, []) is not None or re.search(r"\b(keep in mind|from now on)\b", said):
+        return False  # teaching a rule about normal parts is not handing over samples
+    if _STORE_AS_NORMAL.search(said):
+        return True
+    if not with_files or _QUESTION.search(said) or _NEGATION.search(said):
+        return False
+    return bool(_SAYS_NORMAL.search(said) or _NAMES_NORMALS.search(said))
+
+
+def class_named_in(text: str, known: list[str]) -> str | None:
+    """The class a message names: the longest run of words that is a known class, else the words after a final
+    "for"/"of" ("... reference normals for gear wheel" -> "gear wheel"), else None."""
+    words = re.findall(r"[\w-]+", (text or "").lower())
+    for length in (4, 3, 2, 1):
+        for start in range(len(words) - length + 1):
+            found = match_class(" ".join(words[start:start + length]), known)
+            if found:
+                return found
+    tail = _FOR_CLASS_NAME.search((text or "").lower().strip())
+    return tail.group("cls") if tail else None

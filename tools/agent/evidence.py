@@ -30,6 +30,17 @@ class Evidence:
     series: object = None  # tools.experts.series.SeriesReport
     composite: object = None  # PIL image: reference | query | heatmap
     notes: list[str] = field(default_factory=list)
+    query: Artifact | None = None  # what was inspected (a series' frame, for zoomed plots)
+    expert_options: dict = field(default_factory=dict)  # the class's expert settings and the cache folder
+    cache: dict = field(default_factory=dict, repr=False)  # figures worked out later (region_evidence.py)
+
+    @property
+    def nearest(self) -> ReferenceView | None:
+        """The reference normal most similar to the query (the expert's choice, else the first)."""
+        if not self.references:
+            return None
+        index = self.expert.nearest_reference if self.expert is not None else 0
+        return self.references[min(index, len(self.references) - 1)]
 
     @property
     def score(self) -> float | None:
@@ -48,8 +59,7 @@ class Evidence:
         if self.expert is not None:
             lines.append(self.expert.summary())
             if self.references:
-                nearest = self.references[min(self.expert.nearest_reference, len(self.references) - 1)]
-                lines.append(f"Most similar reference: {nearest.label}.")
+                lines.append(f"Most similar reference: {self.nearest.label}.")
         if self.series is not None:
             lines.append(self.series.summary())
         lines += self.notes
@@ -81,7 +91,8 @@ def turn_references(artifacts: list[Artifact], class_name: str | None, cache_dir
 def gather(query: Artifact, query_image, references: list[ReferenceView], *, class_settings: dict | None = None,
            cache_dir: Path | None = None, use_expert: bool = True) -> Evidence:
     """Run the experts that apply to this kind of input."""
-    evidence = Evidence(query_image, list(references))
+    options = {**(class_settings or {}), "cache_dir": cache_dir}
+    evidence = Evidence(query_image, list(references), query=query, expert_options=options)
     if not use_expert:
         return evidence
     if query.kind == "series":
@@ -93,17 +104,20 @@ def gather(query: Artifact, query_image, references: list[ReferenceView], *, cla
     if not references:
         evidence.notes.append("No reference normal is available, so the vision expert could not compare.")
         return evidence
-    evidence.expert = _compare(query_image, references, class_settings or {}, cache_dir)
+    evidence.expert = vision_expert(query_image, [r.image for r in references], options)
     evidence.composite = _composite(query_image, references, evidence.expert)
     return evidence
 
 
-def _compare(query_image, references, settings: dict, cache_dir: Path | None):
+def vision_expert(query_image, reference_images: list, options: dict):
+    """The vision expert's report for a picture against reference pictures, with a class's expert options
+    (rotation_invariant, matching) and the cache folder (`cache_dir`) as Evidence.expert_options holds them."""
     from tools.experts.vision.expert import compare
 
-    return compare(query_image, [r.image for r in references], cache_dir=cache_dir / "expert" if cache_dir else None,
-                   rotation_invariant=bool(settings.get("rotation_invariant", False)),
-                   matching=settings.get("matching", "auto"))
+    cache_dir = options.get("cache_dir")
+    return compare(query_image, reference_images, cache_dir=Path(cache_dir) / "expert" if cache_dir else None,
+                   rotation_invariant=bool(options.get("rotation_invariant", False)),
+                   matching=options.get("matching", "auto"))
 
 
 def _composite(query_image, references, report):

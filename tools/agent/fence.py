@@ -7,9 +7,13 @@ neutralised so that it cannot close its fence. Prompts and tool results use thes
 
 from __future__ import annotations
 
+import re
+
 from tools.vocabulary import display_class
 
 DATA_TAGS = ("rules", "user_text", "file_name", "evidence")
+_TAGS = "|".join(DATA_TAGS)
+_TAG = re.compile(rf"<(?:{_TAGS})>\n?|\n?</(?:{_TAGS})>")  # a block's own line breaks go with its tags
 
 
 def fence(text: str) -> str:
@@ -30,3 +34,9 @@ def rule_lines(rules, *, with_class: bool = False) -> str:
     def label(rule) -> str:
         return f"{rule.kind}, rule of {fence(display_class(rule.class_name))}" if with_class else rule.kind
     return "\n".join(f"[{r.id}] ({label(r)}) {fence(r.text)}" for r in rules)
+
+
+def for_people(text: str) -> str:
+    """A text written for a model (a tool result, a reply that echoes one) as a person reads it: the data
+    tags are the model's fence, so they are removed; what they held stays, its tag look-alikes shown as ‹ ›."""
+    return _TAG.sub("", str(text))

@@ -42,6 +42,8 @@ class ToolContext(Protocol):
     user_text: str  # what the person wrote in this turn (knowledge may only be taught from it)
     class_name: str | None  # the class of the current inspection, if known
     cache_dir: Any  # Path for renders and expert caches
+    evidence: Any  # tools.agent.evidence.Evidence of the last analysis, or None
+    rules: list  # the rules the last analysis used
 
 
 @dataclass

@@ -1,9 +1,10 @@
 """The series expert: flags anomalous windows of a series, per column, with per-row scores.
 
-Two modes. `offline` sees the whole upload (a stretch unlike any other, or far from the expected
-course); `causal` judges every row from the rows before it only, after a learning period, as
-NAB's detectors are judged (appending rows never changes an earlier score). Scores are in [0, 1]
-with 0.5 at the threshold, as for the vision expert. How it scores: tools/experts/series_scores.py;
+Two modes. `offline` sees the whole upload (a stretch unlike any other in it); `causal` judges
+every row from the rows before it only, after a learning period, as NAB's detectors are judged
+(appending rows never changes an earlier score): a stretch unlike anything before it, or a value
+beyond everything before it. Both report one window per anomalous stretch, starting where it
+starts. Scores are in [0, 1] with 0.5 at the threshold, as for the vision expert. How it scores: tools/experts/series_scores.py;
 measured on NAB: benchmarks/results/series.md.
 """
 
@@ -83,7 +84,7 @@ class SeriesReport:
     points: list[FlaggedPoint] = field(default_factory=list)
     threshold: float = THRESHOLD
     periods: dict[str, int | None] = field(default_factory=dict)
-    method: str = "matrix profile (several lengths) and residual against the expected course"
+    method: str = "matrix profile (several lengths): discord offline, anomaly likelihood and new extremes causal"
     mode: str = "offline"
     learn_rows: int = 0
     row_scores: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # per column, [0, 1]

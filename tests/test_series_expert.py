@@ -71,6 +71,12 @@ def test_one_anomaly_gives_one_window_from_its_onset(mode):
     assert len(around) == 1 and 1734 - 5 <= around[0].start <= 1734
 
 
+def test_an_offline_window_ends_where_the_values_are_back_in_the_expected_band():
+    report = detect(_frame(n=3000, spikes=((1734, 2.0),)))
+    window = next(w for w in report.windows if w.start <= 1734 <= w.end)
+    assert window.end < 1734 + 5 and [p.row for p in report.points] == [1734]
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_a_level_shift_is_flagged_where_it_starts(mode):
     report = detect(_frame(n=3000, level_shift=(1500, 800, 1.0)), mode=mode)

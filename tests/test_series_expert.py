@@ -65,6 +65,19 @@ def test_a_spike_is_flagged_at_its_row_with_its_time(mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_one_anomaly_gives_one_window_from_its_onset(mode):
+    report = detect(_frame(n=3000, spikes=((1734, 2.0),)), mode=mode)
+    around = [w for w in report.windows if w.start <= 1900 and w.end >= 1600]
+    assert len(around) == 1 and 1734 - 5 <= around[0].start <= 1734
+
+
+def test_an_offline_window_ends_where_the_values_are_back_in_the_expected_band():
+    report = detect(_frame(n=3000, spikes=((1734, 2.0),)))
+    window = next(w for w in report.windows if w.start <= 1734 <= w.end)
+    assert window.end < 1734 + 5 and [p.row for p in report.points] == [1734]
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_a_level_shift_is_flagged_where_it_starts(mode):
     report = detect(_frame(n=3000, level_shift=(1500, 800, 1.0)), mode=mode)
     assert report.anomalous and any(1450 <= w.start <= 1560 for w in report.windows)

@@ -1,9 +1,10 @@
 """The series expert: flags anomalous windows of a series, per column, with per-row scores.
 
-Two modes. `offline` sees the whole upload (a stretch unlike any other, or far from the expected
-course); `causal` judges every row from the rows before it only, after a learning period, as
-NAB's detectors are judged (appending rows never changes an earlier score). Scores are in [0, 1]
-with 0.5 at the threshold, as for the vision expert. How it scores: tools/experts/series_scores.py;
+Two modes. `offline` sees the whole upload (a stretch unlike any other in it); `causal` judges
+every row from the rows before it only, after a learning period, as NAB's detectors are judged
+(appending rows never changes an earlier score): a stretch unlike anything before it, or a value
+beyond everything before it. Both report one window per anomalous stretch, starting where it
+starts. Scores are in [0, 1] with 0.5 at the threshold, as for the vision expert. How it scores: tools/experts/series_scores.py;
 measured on NAB: benchmarks/results/series.md.
 """
 
@@ -83,7 +84,7 @@ class SeriesReport:
     points: list[FlaggedPoint] = field(default_factory=list)
     threshold: float = THRESHOLD
     periods: dict[str, int | None] = field(default_factory=dict)
-    method: str = "matrix profile (several lengths) and residual against the expected course"
+    method: str = "matrix profile (several lengths): discord offline, anomaly likelihood and new extremes causal"
     mode: str = "offline"
     learn_rows: int = 0
     row_scores: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # per column, [0, 1]
@@ -156,8 +157,11 @@ def detect(frame: pd.DataFrame, *, mode: str = "offline", learn_rows: int | None
         report.alarm_rows |= raised
         lead = settings.smooth_rows - 1 if mode == "causal" else 0  # the rows the alarm's surprise averaged
         spans = [(max(learn, a - lead), b) for a, b in _runs(z_after > threshold, gap) if raised[a:b + 1].any()]
+        unusual = _outside_band(name, columns, report.bands) if mode == "offline" else None
+        spans = [_trimmed(a, b, unusual) for a, b in spans] if unusual is not None else spans
         report.windows += [_window(name, a, b, z_after, threshold, frame, columns, report.bands) for a, b in spans]
-        report.points += _points(name, z_after, threshold, frame, columns, report.windows)
+        report.points += _points(name, z_after > threshold if unusual is None else unusual, z_after, threshold,
+                                 frame, columns, report.windows)
     report.windows = sorted(_without_echoes(report.windows), key=lambda w: (w.start, w.column))
     report.points = sorted(report.points, key=lambda p: -p.score)[:max_points]
     top = max((w.score for w in report.windows), default=0.0)
@@ -218,12 +222,31 @@ def _window(name, start, end, z, threshold, frame, columns, bands) -> Window:
     return Window(start, end, score, shown, _time(frame.index, start), _time(frame.index, end), peak, value, low, high)
 
 
-def _points(name: str, z: np.ndarray, threshold: float, frame: pd.DataFrame, columns: dict,
+def _outside_band(name: str, columns: dict, bands: dict) -> np.ndarray | None:
+    """Offline: rows whose value lies outside the column's expected band (None for the joint profile)."""
+    if name not in columns:
+        return None
+    with np.errstate(invalid="ignore"):
+        return (columns[name] < bands[name][0]) | (columns[name] > bands[name][1])
+
+
+def _trimmed(start: int, end: int, unusual: np.ndarray) -> tuple[int, int]:
+    """A window ended at its last row outside the expected band, when it has one.
+
+    A long stretch that contains a spike is unusual for every row up to a stretch length after it;
+    the values are back to normal at the spike's next row.
+    """
+    outside = np.flatnonzero(unusual[start:end + 1])
+    return (start, start + int(outside[-1])) if len(outside) else (start, end)
+
+
+def _points(name: str, marked: np.ndarray, z: np.ndarray, threshold: float, frame: pd.DataFrame, columns: dict,
             windows: list[Window]) -> list[FlaggedPoint]:
+    """The marked rows (over the threshold, or offline outside the expected band) inside the column's windows."""
     if name not in columns:
         return []
     mine = [w for w in windows if w.column == name]
-    rows = [r for r in np.flatnonzero(z > threshold) if any(w.start <= r <= w.end for w in mine)]
+    rows = [r for r in np.flatnonzero(marked) if any(w.start <= r <= w.end for w in mine)]
     return [FlaggedPoint(int(r), name, float(columns[name][r]), round(float(to_score(z[r], threshold)), 4),
                          _time(frame.index, r)) for r in rows]
 

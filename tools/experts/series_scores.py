@@ -2,22 +2,26 @@
 
 The core is the matrix profile (Yeh et al. 2016) without z-normalisation, so level and amplitude
 count as well as shape: for every subsequence of m rows, the distance to its nearest neighbour.
-Several lengths m look at spikes (short), level shifts and changed variance (medium) and broken
-cycles (long). Columns are profiled one by one and jointly (a neighbour must match in every column
-at once, so a broken relation between columns shows even when each column alone looks familiar).
+Short lengths (4-8 rows) see spikes and new combinations of values; longer ones (32-128 rows)
+see level shifts, changed variance and broken cycles. Columns are profiled one by one and jointly (a
+neighbour must match in every column at once, so a broken relation between columns shows even when
+each column alone looks familiar).
 
-- causal: the *left* profile (neighbours only among earlier rows) is turned into a surprise
-  z-score against the mean and spread of all earlier profile values; nothing after a row is used,
-  so appending rows never changes an earlier score. After a learning period, a row whose surprise
-  passes the threshold raises an alarm, and alarms are quiet for a while after one (one event, one
-  alarm), as NAB's detectors are judged.
-- offline: the two-sided profile (neighbours anywhere in the upload), scored against the whole
-  upload's median and spread, together with the residual z-score against the expected course.
+- causal: the *left* profile (neighbours only among earlier rows) as an anomaly likelihood
+  (series_likelihood.likelihood_z: its short-term average against all earlier ones), together with
+  the new-extreme rule (a value beyond the range of everything before it by more than a tolerance).
+  Nothing after a row is used, so appending rows never changes an earlier score. After a learning
+  period, a row over the threshold raises an alarm, then alarms are quiet for a while (one event,
+  one alarm), as NAB's detectors are judged.
+- offline: the two-sided profile (neighbours anywhere in the upload; a discord has none close),
+  averaged over a few rows, as a robust z against the whole upload's median and spread, together
+  with the residual z against the expected course (trend, season: series_profile). Its threshold
+  is chosen so that generated clean series come back clean (the offline mode answers people).
 
 The kernel is a few lines of numba (cached on disk) rather than stumpy: stumpy returns the left
 neighbour's index but not its distance, and compiles for about 10 s in every new process.
-Settings (lengths, threshold, smoothing, quiet period) were chosen by leave-one-group-out
-cross-validation on NAB groups: benchmarks/results/series.md.
+Settings were chosen by leave-one-group-out cross-validation on NAB groups:
+benchmarks/results/series.md.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from tools.experts.series_likelihood import alarms, likelihood_z, new_extreme  # noqa: F401 (alarms: re-exported)
 from tools.experts.series_profile import expected_profile, fill_gaps
 
 
@@ -35,12 +40,15 @@ from tools.experts.series_profile import expected_profile, fill_gaps
 class ScoreSettings:
     """How series are scored; the defaults are the cross-validated choice (benchmarks/results/series.md)."""
 
-    lengths: tuple[int, ...] = (8, 32, 128)  # subsequence lengths m of the matrix profile, in rows
-    smooth_rows: int = 1  # causal: the surprise of a row is the mean profile of the last rows
-    causal_threshold: float = 2.5  # surprise z at which a causal alarm is raised (score 0.5)
-    offline_threshold: float = 12.0  # discord / residual z at which an offline row is flagged (score 0.5)
+    lengths: tuple[int, ...] = (4, 32)  # subsequence lengths m of the matrix profile, in rows, shortest first
+    long_weight: float = 0.5  # the z of every length after the first counts this much (they see slower, rarer change)
+    smooth_rows: int = 3  # causal: the likelihood judges the mean profile of the last rows
+    causal_threshold: float = 2.5  # likelihood z at which a causal alarm is raised (score 0.5)
+    extreme_tolerance: float = 0.05  # causal: a value this share of the earlier range beyond it counts as the threshold
+    offline_lengths: tuple[int, ...] = (8, 32, 128)  # offline: subsequence lengths of the two-sided profile
+    offline_threshold: float = 12.0  # robust discord / residual z at which an offline row is flagged (score 0.5)
     offline_smooth_rows: int = 5  # offline: the profile is averaged over this many rows around each row
-    quiet_share: float = 0.1  # after an alarm, no new one for this share of the learning period
+    quiet_share: float = 0.15  # after an alarm, no new one for this share of the learning period
     learn_share: float = 0.15  # causal learning period: this share of the rows ...
     learn_cap: int = 750  # ... but at most this many rows (NAB's probationary period)
 
@@ -114,26 +122,20 @@ def right_profile(values: np.ndarray, m: int) -> np.ndarray:
     return left_profile(np.asarray(values)[::-1], m)[::-1]
 
 
-def surprise(profile: np.ndarray, learn_rows: int, smooth_rows: int) -> np.ndarray:
-    """Causal z: the mean of the last rows' profile against the mean and spread of all before them."""
-    series = pd.Series(np.nan_to_num(profile, nan=0.0))
-    recent = series.rolling(smooth_rows, min_periods=1).mean()
-    before = series.shift(smooth_rows).expanding(min_periods=max(2, learn_rows // 2))
-    typical = np.nanmedian(profile[:max(learn_rows, 1)]) if np.isfinite(profile[:max(learn_rows, 1)]).any() else 0.0
-    spread = np.maximum(before.std().to_numpy(), 1e-3 * np.nan_to_num(typical) + 1e-12)
-    return np.nan_to_num((recent.to_numpy() - before.mean().to_numpy()) / spread)
-
-
 def discord(profile: np.ndarray, smooth_rows: int) -> np.ndarray:
-    """Offline z: the smoothed profile against the whole series' median and robust spread."""
+    """Offline z: the profile averaged over a few rows around each row, against the whole series' median and robust spread."""
     smooth = pd.Series(profile).rolling(smooth_rows, center=True, min_periods=1).mean().to_numpy()
     finite = smooth[np.isfinite(smooth)]
     if not len(finite):
         return np.zeros(len(profile))
     centre = np.median(finite)
-    spread = 1.4826 * np.median(np.abs(finite - centre))
-    spread = max(spread, 1e-3 * abs(centre), 1e-12)
+    spread = max(1.4826 * np.median(np.abs(finite - centre)), 1e-3 * abs(centre), 1e-12)
     return np.nan_to_num((smooth - centre) / spread)
+
+
+def two_sided_profile(values: np.ndarray, m: int) -> np.ndarray:
+    """Per row t: distance of the stretch ending at t to its nearest neighbour before or after it."""
+    return np.fmin(left_profile(values, m), _shift(right_profile(values, m), m - 1))
 
 
 def standardised(values: np.ndarray, learn_rows: int | None) -> np.ndarray:
@@ -145,27 +147,32 @@ def standardised(values: np.ndarray, learn_rows: int | None) -> np.ndarray:
 
 
 def causal_z(columns: dict[str, np.ndarray], learn_rows: int, settings: ScoreSettings = DEFAULT) -> dict[str, np.ndarray]:
-    """Per column (and `*joint*` for several columns): the highest surprise z over the lengths, per row."""
+    """Per column (and `*joint*` for several columns): the highest likelihood z over the lengths and the new-extreme rule."""
     result = {}
     for name, values in _profiled(columns, learn_rows).items():
-        lengths = [m for m in settings.lengths if 2 * m <= len(values)]
-        zs = [surprise(left_profile(values, m), learn_rows, settings.smooth_rows) for m in lengths]
+        zs = [weight * likelihood_z(left_profile(values, m), learn_rows, settings.smooth_rows)
+              for m, weight in _weighted_lengths(settings, len(values))]
+        if name != JOINT:  # the joint stretch's range is that of standardised columns: each column is checked alone
+            zs.append(settings.causal_threshold * new_extreme(values) / settings.extreme_tolerance)
         result[name] = np.max(zs, axis=0) if zs else np.zeros(len(values))
     return result
 
 
 def offline_z(columns: dict[str, np.ndarray], settings: ScoreSettings = DEFAULT) -> dict[str, np.ndarray]:
-    """Per column: the highest of the discord z (both sides, all lengths) and the residual z, per row."""
+    """Per column (and `*joint*`): the highest of the discord z (all offline lengths) and the residual z, per row."""
     result = {}
     for name, values in _profiled(columns, None).items():
-        lengths = [m for m in settings.lengths if 2 * m <= len(values)]
-        zs = [discord(np.fmin(left_profile(values, m), _shift(right_profile(values, m), m - 1)),
-                      settings.offline_smooth_rows)
-              for m in lengths]
+        zs = [discord(two_sided_profile(values, m), settings.offline_smooth_rows)
+              for m in settings.offline_lengths if 2 * m <= len(values)]
         if name != JOINT:
             zs.append(expected_profile(columns[name]).z)
         result[name] = np.max(zs, axis=0) if zs else np.zeros(len(values))
     return result
+
+
+def _weighted_lengths(settings: ScoreSettings, rows: int) -> list[tuple[int, float]]:
+    """(length, weight) for the lengths that fit twice into the series; the first length has weight 1."""
+    return [(m, 1.0 if i == 0 else settings.long_weight) for i, m in enumerate(settings.lengths) if 2 * m <= rows]
 
 
 JOINT = "*joint*"
@@ -182,16 +189,6 @@ def _profiled(columns: dict[str, np.ndarray], learn_rows: int | None) -> dict[st
 def _shift(values: np.ndarray, rows: int) -> np.ndarray:
     """Right-profile values moved from a stretch's first row to its last row (aligned with the left)."""
     return np.concatenate([np.full(rows, np.nan), values[: len(values) - rows]]) if rows else values
-
-
-def alarms(z: np.ndarray, threshold: float, learn_rows: int, quiet_rows: int) -> np.ndarray:
-    """Rows that raise an alarm: z over the threshold after the learning period, not within quiet_rows of the last."""
-    raised = np.zeros(len(z), bool)
-    last = -(10**12)
-    for row in np.flatnonzero(z > threshold):
-        if row >= learn_rows and row - last > quiet_rows:
-            raised[row], last = True, row
-    return raised
 
 
 def to_score(z, threshold: float):

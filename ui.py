@@ -15,6 +15,7 @@ from types import SimpleNamespace
 
 import gradio as gr
 
+from assistant import warmup
 from assistant.app import demo_data
 from assistant.app import knowledge_panel as panel
 from assistant.app.access import Access
@@ -275,6 +276,7 @@ def launch(demo: gr.Blocks, settings, host: str = "127.0.0.1", port: int = 7860,
 
 def main(settings, host: str = "127.0.0.1", port: int = 7860) -> None:
     """Build and serve the app until interrupted."""
+    warmup.start(settings)  # the knowledge base, the embedder and the vision backbone load while the page is served
     launch(build_app(settings), settings, host, port)
 
 

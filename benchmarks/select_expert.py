@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import pickle
 import sys
 from pathlib import Path
 
@@ -33,32 +34,45 @@ from tools.experts.vision.calibration import ThresholdRule, threshold_from_stand
 from tools.experts.vision.expert import VisionExpert  # noqa: E402
 from tools.experts.vision.features import get_extractor  # noqa: E402
 
-FEATURES = {  # name -> (extractor name, options, working long side)
-    "lite0 b4+10 320": ("efficientnet_lite", {"blocks": (4, 10)}, 320),
-    "lite0 b4+10 256": ("efficientnet_lite", {"blocks": (4, 10)}, 256),
-    "lite0 b4+7 320": ("efficientnet_lite", {"blocks": (4, 7)}, 320),
-    "lite0 b2+4+7 320": ("efficientnet_lite", {"blocks": (2, 4, 7)}, 320),
-    "lite0 b7+10 320": ("efficientnet_lite", {"blocks": (7, 10)}, 320),
-    "lite0 b4+10 384": ("efficientnet_lite", {"blocks": (4, 10)}, 384),
+FEATURES = {  # name -> (extractor name, options, working long side); stages 2 and 4 are Lite0's blocks 4 and 10
+    "lite0 b4+10 320": ("efficientnet_lite", {"stages": (2, 4)}, 320),
+    "lite0 b4+10 256": ("efficientnet_lite", {"stages": (2, 4)}, 256),
+    "lite0 b4+10 384": ("efficientnet_lite", {"stages": (2, 4)}, 384),
+    "lite0 b4+7 320": ("efficientnet_lite", {"stages": (2, 3)}, 320),
+    "lite0 b2+4+7 320": ("efficientnet_lite", {"stages": (1, 2, 3)}, 320),
+    "lite0 b7+10 320": ("efficientnet_lite", {"stages": (3, 4)}, 320),
+    "lite1 stages 2+4 320": ("efficientnet_lite", {"variant": "lite1", "stages": (2, 4)}, 320),
+    "lite2 stages 2+4 320": ("efficientnet_lite", {"variant": "lite2", "stages": (2, 4)}, 320),
+    "weight-free combined 320": ("combined", {}, 320),
 }
 RULES = {f"margin {m} pull {p} q {q} floor {f}": ThresholdRule(m, p, q, f)
-         for m, p, q, f in itertools.product((1.0, 1.25, 1.5), (0.0, 0.25, 0.5), (0.25, 0.5), (1.0, 1.1, 1.25))}
+         for m, p, q, f in itertools.product((1.0, 1.15, 1.3, 1.5), (0.0, 0.25, 0.5, 0.75), (0.25, 0.5),
+                                             (1.0, 1.1, 1.25))}  # never below a normal stand-in
 
 
-def run_candidate(name: str, normals: dict, per_class: int, standardise: bool) -> dict:
-    """{(class, shots): {"labels", "raw", "stand_ins"}} for one feature candidate."""
+def development_sets(normals: dict, per_class: int) -> dict:
+    """Per class: (references, samples), made once and shared by every candidate."""
+    return {cls: synthetic_set(normal, per_class, 1000 * seed) for seed, (cls, normal) in enumerate(normals.items())}
+
+
+def run_candidate(name: str, sets: dict, standardise: bool, keep: Path | None) -> dict:
+    """{(class, shots): {"labels", "raw", "stand_ins"}} for one feature candidate (kept in `keep` if given)."""
+    stored = keep / f"{name} {standardise}.pkl".replace(" ", "_") if keep else None
+    if stored and stored.is_file():
+        return pickle.loads(stored.read_bytes())
     extractor_name, options, side = FEATURES[name]
     extractor = get_extractor(extractor_name, **options)
     extractor.standardise = standardise
     runs = {}
-    for seed, (cls, normal) in enumerate(normals.items()):
-        references, samples = synthetic_set(normal, per_class, 1000 * seed)
+    for cls, (references, samples) in sets.items():
         for shots in (1, 4):
             expert = VisionExpert(extractor, long_side=side).fit(references[:shots])
             raw = [expert.score(image).raw_score for image, _, _ in samples]
             runs[(cls, shots)] = {"labels": [label for _, label, _ in samples], "raw": raw,
                                   "stand_ins": expert.fitted.stand_ins}
         print(f"  {name} std={standardise} {cls} done", file=sys.stderr)
+    if stored:
+        stored.write_bytes(pickle.dumps(runs))
     return runs
 
 
@@ -96,17 +110,21 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--per-class", type=int, default=8)
     parser.add_argument("--features", default=",".join(FEATURES))
+    parser.add_argument("--standardise", default="raw,standardised", help="which feature scalings to try")
+    parser.add_argument("--keep", type=Path, help="keep each candidate's runs in this folder (re-runs reuse them)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     normals = normal_photographs(args.data)
     if not normals:
         print(f"no development data at {args.data}; nothing to select")
         return
+    sets = development_sets(normals, args.per_class)
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
     results = {}
     for name in args.features.split(","):
-        for standardise in (False, True):
-            results[f"{name} {'standardised' if standardise else 'raw'}"] = run_candidate(
-                name, normals, args.per_class, standardise)
+        for scaling in args.standardise.split(","):
+            results[f"{name} {scaling}"] = run_candidate(name, sets, scaling == "standardised", args.keep)
     classes = list(normals)
     rows = cross_validate(results, classes)
     summary = [{"candidate": f, **{f"mean AUROC {s}": float(np.mean([auroc(r[(c, s)]) for c in classes]))

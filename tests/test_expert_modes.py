@@ -5,8 +5,10 @@ import pytest
 from PIL import Image
 
 from tests.helpers.defects import add_defect, jitter, textured_part
+from tools.experts.vision import cache as feature_cache
 from tools.experts.vision import expert as expert_module
 from tools.experts.vision.expert import VisionExpert
+from tools.experts.vision.reference_features import FLAWS_PER_REFERENCE
 
 
 @pytest.fixture(scope="module")
@@ -16,40 +18,71 @@ def part():
 
 @pytest.fixture
 def fresh_memory(monkeypatch):
-    """No fitted reference sets kept in memory, so the disk cache is what is tested."""
+    """Nothing cached in memory (features or fitted sets), so the disk cache is what is tested."""
     monkeypatch.setattr(expert_module, "_FITTED", expert_module.OrderedDict())
+    feature_cache.clear_memory()
+    yield
+    feature_cache.clear_memory()
 
 
-def cache_files(folder):
-    return sorted((folder / "expert").glob("*.npz"))
+def forget_in_memory():
+    expert_module._FITTED.clear()
+    feature_cache.clear_memory()
 
 
-def test_cache_is_reused_when_references_are_unchanged(part, tmp_path, fresh_memory):
+def counting(expert: VisionExpert) -> list[tuple[int, ...]]:
+    """Record the shape of every image the expert's extractor encodes."""
+    encoded, encode = [], expert.extractor.patch_features
+
+    def recording(image):
+        encoded.append(image.shape)
+        return encode(image)
+    expert.extractor.patch_features = recording
+    return encoded
+
+
+def test_reference_features_come_from_the_disk_cache_after_a_restart(part, tmp_path, fresh_memory):
     references = [jitter(part, 1), jitter(part, 2)]
     first = VisionExpert(cache_dir=tmp_path).fit(references)
-    expert_module._FITTED.clear()
-    second = VisionExpert(cache_dir=tmp_path).fit([r.copy() for r in references])
-    assert (first.loaded_from, second.loaded_from) == (None, "disk")
-    assert len(cache_files(tmp_path)) == 1
+    forget_in_memory()
+    second = VisionExpert(cache_dir=tmp_path)
+    encoded = counting(second)
+    second.fit([r.copy() for r in references])
+    assert encoded == [] and list((tmp_path / "features").glob("*.npz"))
     assert second.fitted.threshold == pytest.approx(first.fitted.threshold)
 
 
-def test_cache_is_rebuilt_when_a_reference_changes(part, tmp_path, fresh_memory):
+def test_reference_features_come_from_memory_without_a_disk_cache(part, fresh_memory):
     references = [jitter(part, 1), jitter(part, 2)]
-    VisionExpert(cache_dir=tmp_path).fit(references)
+    VisionExpert().fit(references)
     expert_module._FITTED.clear()
+    again = VisionExpert()
+    encoded = counting(again)
+    again.fit(references)
+    assert encoded == []
+
+
+def test_a_changed_reference_is_encoded_again_and_changes_the_result(part, tmp_path, fresh_memory):
+    references = [jitter(part, 1), jitter(part, 2)]
+    query = add_defect(jitter(part, 9), "spot", 2)[0]
+    before = VisionExpert(cache_dir=tmp_path).fit(references).score(query)
+    forget_in_memory()
     changed = np.asarray(references[1]).copy()
-    changed[10:20, 10:20] = 255
-    again = VisionExpert(cache_dir=tmp_path).fit([references[0], Image.fromarray(changed)])
-    assert again.loaded_from is None and len(cache_files(tmp_path)) == 2
+    changed[40:120, 40:120] = 255  # a white square on the second reference
+    expert = VisionExpert(cache_dir=tmp_path)
+    encoded = counting(expert)
+    expert.fit([references[0], Image.fromarray(changed)])
+    # only the changed reference is encoded: its grid, its stand-in flaws and one jittered copy
+    assert len(encoded) == 2 + FLAWS_PER_REFERENCE
+    assert expert.score(query).raw_score != pytest.approx(before.raw_score)
 
 
 def test_cached_and_fresh_reports_agree(part, tmp_path, fresh_memory):
     references, query = [jitter(part, 1)], add_defect(jitter(part, 9), "spot", 2)[0]
     fresh = VisionExpert(cache_dir=tmp_path).fit(references).score(query)
-    expert_module._FITTED.clear()
+    forget_in_memory()
     cached = VisionExpert(cache_dir=tmp_path).fit(references).score(query)
-    assert cached.raw_score == pytest.approx(fresh.raw_score) and cached.anomalous == fresh.anomalous
+    assert cached.raw_score == pytest.approx(fresh.raw_score, rel=1e-3) and cached.anomalous == fresh.anomalous
 
 
 @pytest.fixture(scope="module")

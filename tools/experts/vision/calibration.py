@@ -6,9 +6,9 @@ No defective sample is needed. Two kinds of stand-in are scored against the memo
 - anomalies: each reference with a synthetic flaw pasted on it (tools/experts/vision/standins.py),
   against the bank that holds the clean reference, so its score is the flaw alone.
 The threshold lies between the two, on a log scale: `normal ** (1 - PULL) * flaw ** PULL`, and
-never below `FLOOR` times the normal level (a class whose stand-in flaws hardly show keeps its
-normals). The normal level is the highest leave-one-out score and the highest jittered score
-times a margin (jittered copies are easier than a new part). The constants were chosen by
+never below the normal level (a class whose stand-in flaws hardly show keeps its normals; no
+reference would be flagged against the others). The normal level is the highest leave-one-out
+score and the highest jittered score (times a margin, which cross-validation set to 1). The constants were chosen by
 leave-one-class-out cross-validation (benchmarks/select_expert.py, results in
 benchmarks/results/expert.md), not on the classes they were measured on.
 """
@@ -27,10 +27,10 @@ SHARPNESS = 4.0  # how fast the 0..1 score leaves 0.5 around the threshold
 class ThresholdRule:
     """How the threshold is placed between the normal and the flawed stand-ins."""
 
-    jitter_margin: float = 1.5  # a jittered copy's score times this estimates a new photograph's
+    jitter_margin: float = 1.0  # a jittered copy's score times this estimates a new photograph's
     pull: float = 0.25  # 0: at the normal level; 1: at the stand-in flaws' level
     flaw_quantile: float = 0.25  # which of the stand-in flaws' scores stands for "a defect"
-    floor: float = 1.05  # the threshold is at least this times the normal level
+    floor: float = 1.0  # the threshold is at least this times the normal level (never below a normal stand-in)
 
 
 RULE = ThresholdRule()

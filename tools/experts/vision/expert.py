@@ -38,7 +38,7 @@ __all__ = ["ExpertReport", "Region", "VisionExpert", "compare"]
 
 METHOD_VERSION = 2
 DEFAULT_BACKBONE = "auto"  # the pretrained EfficientNet-Lite0 when installed, else the weight-free "combined"
-LONG_SIDE = 320
+LONG_SIDE = 384  # working long side: 384 beat 320 and 256 in the cross-validation (expert.md)
 _FITTED: OrderedDict[str, Fitted] = OrderedDict()  # fitted reference sets, most recent last
 _FITTED_KEEP = 32
 _FITTED_LOCK = threading.Lock()

@@ -74,7 +74,7 @@ class FeatureExtractor:
 
     def config(self) -> dict:
         """Everything that changes the features; part of the feature cache key."""
-        return {"name": self.name, "stride": self.stride}
+        return {"name": self.name, "stride": self.stride, "standardise": self.standardise}
 
     def fingerprint(self) -> str:
         """A short stable hash of `config()`."""

@@ -18,7 +18,8 @@ from tools.experts.vision.calibration import image_score, separation, smooth_map
 from tools.experts.vision.matching import MATCHING_MODES, MemoryBank, build_bank, match
 from tools.experts.vision.reference_features import ROTATION_ANGLES, ReferenceFeatures
 
-MAX_FREE_PATCHES = 12288  # above this the free-matching bank keeps a coreset of each reference's patches
+MAX_FREE_PATCHES = 16384  # above this the free-matching bank keeps a coreset of each reference's patches
+TURNED_PATCHES = 2048  # a reference and its 11 turned copies are thinned to a coreset of this many patches
 JITTERED_SINGLE = 3  # jittered copies of a single reference (with more, leave-one-out does the rest)
 
 
@@ -52,7 +53,8 @@ def assemble_bank(prepared: list[ReferenceFeatures], rotation: bool) -> MemoryBa
         turned = list(reference.turned()) if rotation else []
         grids.append(moved + turned)
         angles.append([0.0] * len(moved) + [float(a) for a in ROTATION_ANGLES[1:]][:len(turned)])
-        patches.append(reference.free_patches(rotation, MAX_FREE_PATCHES // len(prepared)))
+        limit = min(MAX_FREE_PATCHES // len(prepared), TURNED_PATCHES if rotation else MAX_FREE_PATCHES)
+        patches.append(reference.free_patches(rotation, limit))
     return build_bank(grids, angles, patches, prepared[0].extractor.standardise)
 
 

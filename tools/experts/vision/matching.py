@@ -49,6 +49,18 @@ class MemoryBank:
         return MemoryBank(self.grids[keep_grids], grid_owners - (grid_owners > index), self.grid_angles[keep_grids],
                           self.patches[keep], owners - (owners > index), self.mean, self.scale)
 
+    def only(self, index: int) -> MemoryBank:
+        """The bank of one reference alone."""
+        keep_grids, keep = self.grid_owners == index, self.owners == index
+        return MemoryBank(self.grids[keep_grids], np.zeros(int(keep_grids.sum()), np.int32),
+                          self.grid_angles[keep_grids], self.patches[keep], np.zeros(int(keep.sum()), np.int32),
+                          self.mean, self.scale)
+
+    @property
+    def standardised(self) -> bool:
+        """True when features were brought to the set's own spread (distances then depend on the whole set)."""
+        return bool(np.any(self.mean != 0) or np.any(self.scale != 1))
+
     def first_grid(self, index: int) -> np.ndarray:
         """The unturned grid of one reference."""
         return self.grids[np.flatnonzero((self.grid_owners == index) & (self.grid_angles == 0))[0]]

@@ -39,6 +39,7 @@ __all__ = ["ExpertReport", "Region", "VisionExpert", "compare"]
 METHOD_VERSION = 2
 DEFAULT_BACKBONE = "auto"  # the pretrained EfficientNet-Lite0 when installed, else the weight-free "combined"
 LONG_SIDE = 384  # working long side: 384 beat 320 and 256 in the cross-validation (expert.md)
+MIN_LONG_SIDE = 256  # smaller images are enlarged to this
 _FITTED: OrderedDict[str, Fitted] = OrderedDict()  # fitted reference sets, most recent last
 _FITTED_KEEP = 32
 _FITTED_LOCK = threading.Lock()
@@ -173,9 +174,12 @@ def as_rgb(image, what: str) -> Image.Image:
 
 
 def working_size(size: tuple[int, int], long_side: int) -> tuple[int, int]:
-    """(width, height) with at most the given long side (never enlarged), the aspect kept,
-    both multiples of 16."""
+    """(width, height) with at most the given long side, the aspect kept, both multiples of 16;
+    small images are enlarged to MIN_LONG_SIDE (a patch grid of a few cells cannot tell a flaw
+    from its surroundings)."""
     scale = min(1.0, long_side / max(size))
+    if max(size) * scale < MIN_LONG_SIDE:
+        scale = min(long_side, MIN_LONG_SIDE) / max(size)
     return tuple(max(32, int(round(side * scale / 16)) * 16) for side in size)
 
 

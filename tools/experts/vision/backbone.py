@@ -29,8 +29,8 @@ def resolve_backbone(backbone, options: dict | None = None) -> tuple[FeatureExtr
 
 
 def warm_up() -> None:
-    """Load the default backbone and run it once on a small blank image (first calls are slow)."""
+    """Load the default backbone and run it once on a blank image of the working size (first calls are slow)."""
     import numpy as np
 
     extractor, _ = resolve_backbone("auto")
-    extractor.patch_features(np.zeros((64, 64, 3), np.float32))
+    extractor.patch_features(np.zeros((384, 384, 3), np.float32))

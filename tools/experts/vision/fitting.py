@@ -4,7 +4,8 @@ and the calibrated threshold (tools/experts/vision/calibration.py).
 "auto" matching scores the stand-ins (leave-one-out normals, jittered copies, stand-in flaws)
 with position and with free matching and keeps position matching unless free matching lifts the
 flaws clearly further above the normals (by FREE_MARGIN: position matching also catches parts in
-the wrong place, which free matching cannot, so it wins ties); with a single reference there is no leave-one-out, and position matching is used
+the wrong place, which free matching cannot, so it wins ties); with fewer than three references
+leave-one-out has too few normals to choose by, and position matching is used
 (fixed-pose photographs are the common case at an inspection station; classes that need free
 matching say so in their settings).
 """
@@ -23,6 +24,7 @@ from tools.experts.vision.reference_features import ROTATION_ANGLES, ReferenceFe
 MAX_FREE_PATCHES = 16384  # above this the free-matching bank keeps a coreset of each reference's patches
 TURNED_PATCHES = 2048  # a reference and its 11 turned copies are thinned to a coreset of this many patches
 JITTERED_SINGLE = 3  # jittered copies of a single reference (with more, leave-one-out does the rest)
+AUTO_MIN = 3  # references "auto" needs to choose: with two, leave-one-out has two normals to go by
 FREE_MARGIN = 1.25  # free matching must separate flaws from normals this many times better to be chosen
 
 
@@ -42,7 +44,7 @@ def fit_references(prepared: list[ReferenceFeatures], size: tuple[int, int], mat
                    window: int) -> Fitted:
     """The fitted set: bank, matching mode (chosen when "auto") and threshold."""
     bank, limit = assemble_bank(prepared, rotation)
-    modes = [matching] if matching != "auto" else list(MATCHING_MODES) if len(prepared) > 1 else ["position"]
+    modes = [matching] if matching != "auto" else list(MATCHING_MODES) if len(prepared) >= AUTO_MIN else ["position"]
     scores = {mode: stand_in_scores(DistanceMaps(bank, prepared, mode, window, (rotation, limit)), rotation)
               for mode in modes}
     gains = {m: separation(**scores[m]) - (np.log(FREE_MARGIN) if m == "free" and len(modes) > 1 else 0.0)

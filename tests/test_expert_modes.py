@@ -8,7 +8,9 @@ from tests.helpers.defects import add_defect, jitter, textured_part
 from tools.experts.vision import cache as feature_cache
 from tools.experts.vision import expert as expert_module
 from tools.experts.vision.expert import VisionExpert
-from tools.experts.vision.reference_features import FLAWS_PER_REFERENCE
+from tools.experts.vision.fitting import TURNED_PATCHES
+from tools.experts.vision.matching import coreset
+from tools.experts.vision.reference_features import FLAWS_PER_REFERENCE, ROTATION_ANGLES
 
 
 @pytest.fixture(scope="module")
@@ -139,3 +141,17 @@ def test_float_depth_map_is_accepted():
     depth = Image.fromarray(np.linspace(0, 3, 128 * 96, dtype=np.float32).reshape(96, 128), mode="F")
     report = VisionExpert().fit([depth]).score(depth)
     assert report.heatmap.shape == (96, 128) and not report.anomalous
+
+
+def test_coreset_keeps_one_patch_of_each_distant_group():
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0] * 8, [10.0] * 8, [-10.0] * 8])
+    patches = np.concatenate([c + rng.normal(0, 0.1, (50, 8)) for c in centres]).astype(np.float32)
+    chosen = coreset(patches, 3)
+    assert sorted(int(i) // 50 for i in chosen) == [0, 1, 2]
+
+
+def test_turned_references_are_thinned_to_a_coreset_for_free_matching(part):
+    expert = VisionExpert(matching="free", rotation_invariant=True).fit([jitter(part, 1), jitter(part, 2)])
+    counts = np.bincount(expert.fitted.bank.owners)
+    assert counts.max() <= TURNED_PATCHES and expert.fitted.bank.grids.shape[0] == 2 * len(ROTATION_ANGLES)

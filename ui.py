@@ -16,6 +16,7 @@ from types import SimpleNamespace
 
 import gradio as gr
 
+from assistant import warmup
 from assistant.app import demo_data, panels
 from assistant.app import knowledge_panel as panel
 from assistant.app import references as refs
@@ -298,7 +299,10 @@ def launch(demo: gr.Blocks, settings, host: str = "127.0.0.1", port: int = 7860,
 
 def main(settings, host: str = "127.0.0.1", port: int = 7860) -> None:
     """Build and serve the app until interrupted."""
-    launch(build_app(settings), settings, host, port)
+    demo = build_app(settings)
+    launch(demo, settings, host, port, prevent_thread_lock=True)
+    warmup.start(settings)  # the store, the embedder and the vision backbone load once the page is served
+    demo.block_thread()
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Quality and speed of the vision expert (tools/experts/vision/expert.py). A benchmark, not a test.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_expert.py [--data ../shared/data]
-        [--per-class 10] [--backbones random_conv,colour_texture] [--mvtec DIR] [--out FILE]
+        [--per-class 10] [--backbones auto,combined] [--matchings auto] [--sections synthetic,real,turned,speed]
+        [--mvtec DIR] [--out FILE]
 
 Sections (each skipped when its data is absent):
 - synthetic: per real normal photograph (12 VisA classes, hazelnut), references and test
@@ -11,6 +12,8 @@ Sections (each skipped when its data is absent):
 - real: the real VisA anomaly photographs against the class's real normal photograph as the one
   reference, with jittered copies of that normal as the normal test images; the chewinggum
   class also has a second real normal photograph. The hazelnut photos with masks: pixel AUROC.
+- turned: the synthetic set with every reference and test image turned by a random angle (parts
+  that lie at any angle): position and free matching, with and without turned references.
 - mvtec: an MVTec-AD-format folder, if given: the real protocol (k train/good references, all test images).
 - speed: fitting four 900 x 900 references and scoring one 900 x 900 query, on one thread
   (medians of --speed-runs fits from scratch and of 5 queries; CPU seconds of the process).
@@ -19,6 +22,7 @@ Sections (each skipped when its data is absent):
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -38,6 +42,7 @@ from tools.experts.vision import expert as expert_module  # noqa: E402
 from tools.experts.vision.expert import VisionExpert  # noqa: E402
 
 LONG_SIDE = 900  # photographs are brought to about the size the app sees
+METRICS = ("image_auroc", "acc", "pixel_auroc", "box_hits", "normals_flagged", "anomalies_flagged")
 
 
 def load(path: Path, mode: str = "RGB") -> Image.Image:
@@ -67,18 +72,29 @@ def synthetic_set(normal: Image.Image, count: int, seed: int):
 
 
 def evaluate(expert: VisionExpert, samples) -> dict:
-    """Image AUROC, pixel AUROC (where masks exist) and flag rates at the calibrated threshold."""
+    """Image AUROC, ACC and flag rates at the calibrated threshold, pixel AUROC and box hits (where masks exist)."""
     reports = [expert.score(image) for image, _, _ in samples]
     labels = np.array([label for _, label, _ in samples])
     raw = np.array([r.raw_score for r in reports])
     flagged = np.array([r.anomalous for r in reports])
     result = {"image_auroc": roc_auc_score(labels, raw) if 0 < labels.sum() < len(labels) else float("nan"),
+              "acc": float(np.mean(flagged == labels.astype(bool))),
               "normals_flagged": flagged[labels == 0].mean(), "anomalies_flagged": flagged[labels == 1].mean()}
     masked = [(r.heatmap, m if m is not None else np.zeros(r.heatmap.shape, bool))
               for r, (_, label, m) in zip(reports, samples, strict=True)]
     if any(m.any() for _, m in masked):
         result["pixel_auroc"] = pixel_auroc(masked)
+        hits = [box_hit(r, m) for r, (_, label, m) in zip(reports, samples, strict=True)
+                if label and m is not None and r.anomalous and r.regions]
+        result["box_hits"] = float(np.mean(hits)) if hits else float("nan")
     return result
+
+
+def box_hit(report, mask: np.ndarray) -> bool:
+    """True when the strongest region's box covers a defect pixel."""
+    x0, y0, x1, y1 = report.regions[0].box
+    h, w = mask.shape
+    return bool(mask[int(y0 * h):int(np.ceil(y1 * h)) + 1, int(x0 * w):int(np.ceil(x1 * w)) + 1].any())
 
 
 def pixel_auroc(pairs) -> float:
@@ -142,12 +158,27 @@ def run_mvtec(root: Path, configs, limit: int) -> list[dict]:
         tests = sorted((class_dir / "test").glob("*/*.png"))
         tests = [tests[i] for i in np.linspace(0, len(tests) - 1, min(limit, len(tests))).astype(int)]
         samples = [(load(p), int(p.parent.name != "good"), mvtec_mask(class_dir, p)) for p in tests]
+        settings = SEED_SETTINGS.get(class_dir.name, {})  # what the app would use for this class
         for config in configs:
             for shots in (1, 4):
                 picks = [load(train[i]) for i in np.linspace(0, len(train) - 1, shots).astype(int)]
-                expert = VisionExpert(config["backbone"], matching=config["matching"]).fit(picks)
-                rows.append({"class": class_dir.name, **config, "shots": shots, **evaluate(expert, samples)})
+                matching = settings.get("matching", "auto") if config["matching"] == "auto" else config["matching"]
+                expert = VisionExpert(config["backbone"], matching=matching,
+                                      rotation_invariant=bool(settings.get("rotation_invariant", False)))
+                rows.append({"class": class_dir.name, **config, "shots": shots, **evaluate(expert.fit(picks), samples)})
     return rows
+
+
+def seed_settings() -> dict[str, dict]:
+    """The expert settings of every seeded class (knowledge/seed/*.json): matching and rotation."""
+    found = {}
+    for path in sorted((ROOT / "knowledge" / "seed").glob("*.json")):
+        for name, entry in json.loads(path.read_text()).get("classes", {}).items():
+            found[name] = entry.get("settings", {})
+    return found
+
+
+SEED_SETTINGS = seed_settings()
 
 
 def mvtec_mask(class_dir: Path, path: Path):
@@ -156,27 +187,38 @@ def mvtec_mask(class_dir: Path, path: Path):
 
 
 def run_speed(normal: Image.Image, configs, runs: int = 5) -> list[dict]:
-    """Seconds to fit four 900 x 900 references (median of `runs` fits from scratch) and to
-    score one 900 x 900 query (median of 5)."""
+    """Seconds to fit four 900 x 900 references from scratch (cold: nothing cached) and with their
+    features cached (warm: what choosing other nearest references costs), and to score one
+    900 x 900 query (medians of `runs` fits and of 5 queries)."""
     square = normal.resize((900, 900))
     references = [jitter(square, i) for i in range(4)]
     queries = [jitter(square, 50 + i) for i in range(5)]
     rows = []
     for config in configs:
         for rotation in (False, True):
-            fits = []
+            def fit(c=config, r=rotation):
+                return VisionExpert(c["backbone"], matching=c["matching"], rotation_invariant=r).fit(references)
+            cold, warm = [], []
             for _ in range(runs):
-                expert_module._FITTED.clear()  # no fitted set from the previous run (no disk cache here)
-                timing, expert = timed(lambda r=rotation, c=config: VisionExpert(
-                    c["backbone"], matching=c["matching"], rotation_invariant=r).fit(references))
-                fits.append(timing)
+                forget(features=True)
+                cold.append(timed(fit)[0])
+                forget(features=False)
+                timing, expert = timed(fit)
+                warm.append(timing)
             scores = [timed(lambda i=i, e=expert: e.score(queries[i]))[0] for i in range(len(queries))]
             rows.append({**config, "rotation_invariant": rotation,
-                         "fit_s": statistics.median(f[0] for f in fits),
-                         "fit_cpu_s": statistics.median(f[1] for f in fits),
-                         "score_s": statistics.median(s[0] for s in scores),
-                         "score_cpu_s": statistics.median(s[1] for s in scores)})
+                         **{f"{name}_{kind}": statistics.median(t[k] for t in times)
+                            for name, times in (("fit_cold", cold), ("fit_warm", warm), ("score", scores))
+                            for k, kind in ((0, "s"), (1, "cpu_s"))}})
     return rows
+
+
+def forget(features: bool) -> None:
+    """Drop the fitted sets (and, with features=True, the cached reference features) held in memory."""
+    expert_module._FITTED.clear()
+    clear = getattr(getattr(expert_module, "cache", None), "clear_memory", None)  # absent before v2
+    if features and clear:
+        clear()
 
 
 def timed(action):
@@ -200,9 +242,8 @@ def summary(rows: list[dict]) -> list[dict]:
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         groups.setdefault((row["backbone"], row["matching"], row.get("shots", 1)), []).append(row)
-    metrics = ("image_auroc", "pixel_auroc", "normals_flagged", "anomalies_flagged")
     return [{"backbone": b, "matching": m, "shots": s, "classes": len(g),
-             **{k: float(np.mean([r[k] for r in g])) for k in metrics if all(k in r for r in g)}}
+             **{k: float(np.nanmean([r[k] for r in g])) for k in METRICS if all(k in r for r in g)}}
             for (b, m, s), g in groups.items()]
 
 
@@ -210,8 +251,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--per-class", type=int, default=10, help="normal and defective test images per class")
-    parser.add_argument("--backbones", default="random_conv,colour_texture")
-    parser.add_argument("--matchings", default="position,free")
+    parser.add_argument("--backbones", default="auto,combined",
+                        help="auto = the pretrained EfficientNet-Lite0 (the default); combined = the weight-free fallback")
+    parser.add_argument("--matchings", default="auto")
     parser.add_argument("--mvtec", type=Path, help="an MVTec-AD-format folder (optional)")
     parser.add_argument("--mvtec-limit", type=int, default=40, help="test images per MVTec class")
     parser.add_argument("--sections", default="synthetic,real,speed")
@@ -225,7 +267,7 @@ def main() -> None:
     if not normals and not args.mvtec:
         print(f"no benchmark data at {args.data}; skipping (give --data or --mvtec)")
         return
-    metric_columns = ["image_auroc", "pixel_auroc", "normals_flagged", "anomalies_flagged"]
+    metric_columns = list(METRICS)
     if normals and "synthetic" in sections:
         rows = run_synthetic(normals, configs, args.per_class)
         output += ["## Synthetic defects on real normal photographs: summary",
@@ -239,6 +281,13 @@ def main() -> None:
                                          "anomalies_flagged"])]
         output += ["## Hazelnut toy (real defects with masks, 1 reference)",
                    table(run_hazelnut(args.data, configs), ["backbone", "matching", "rotation_invariant", *metric_columns])]
+    if normals and "turned" in sections:
+        from expert_pose import pose_summary, run_turned
+
+        rows = run_turned(normals, configs, args.per_class)
+        output += ["## Pose handling: each setting on parts as photographed (fixed) and turned at random (4 references)",
+                   table(pose_summary(rows), ["backbone", "pose", "setting", "classes", *metric_columns]),
+                   table(rows, ["class", "pose", "backbone", "setting", "seed setting", *metric_columns])]
     if args.mvtec:
         rows = run_mvtec(args.mvtec, configs, args.mvtec_limit)
         output += ["## MVTec AD format data", table(summary(rows), ["backbone", "matching", "shots", "classes",
@@ -246,8 +295,9 @@ def main() -> None:
                    table(rows, ["class", "backbone", "matching", "shots", *metric_columns])]
     if normals and "speed" in sections:
         output += ["## Speed (one thread)", table(run_speed(next(iter(normals.values())), configs, args.speed_runs),
-                                                  ["backbone", "matching", "rotation_invariant", "fit_s", "fit_cpu_s",
-                                                   "score_s", "score_cpu_s"])]
+                                                  ["backbone", "matching", "rotation_invariant", "fit_cold_s",
+                                                   "fit_cold_cpu_s", "fit_warm_s", "fit_warm_cpu_s", "score_s",
+                                                   "score_cpu_s"])]
     text = "\n\n".join(output) + "\n"
     print(text)
     if args.out:

@@ -96,6 +96,14 @@ def test_offline_run_finds_the_pasted_defects(offline_run):
     assert (pooled["ranked_source"], pooled["mapped"], pooled["neutral"]) == ("expert", 0, 0)
 
 
+def test_offline_run_reports_pixel_auroc_and_box_hits_per_class(offline_run):
+    result, _, _ = offline_run
+    capsule = result.metrics["rules+reference"]["per_class"]["capsule"]
+    assert capsule["pixel_auroc"] > 0.8 and capsule["boxes_checked"] >= 1
+    text = (result.out_dir / "report.md").read_text()
+    assert "## Localisation (per class)" in text and "| rules+reference | capsule |" in text
+
+
 def test_report_has_the_paper_layout_and_says_how_no_verdicts_are_scored(offline_run):
     result, _, _ = offline_run
     text = (result.out_dir / "report.md").read_text()

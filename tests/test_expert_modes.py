@@ -5,8 +5,12 @@ import pytest
 from PIL import Image
 
 from tests.helpers.defects import add_defect, jitter, textured_part
+from tools.experts.vision import cache as feature_cache
 from tools.experts.vision import expert as expert_module
 from tools.experts.vision.expert import VisionExpert
+from tools.experts.vision.fitting import TURNED_PATCHES
+from tools.experts.vision.matching import coreset
+from tools.experts.vision.reference_features import FLAWS_PER_REFERENCE, ROTATION_ANGLES
 
 
 @pytest.fixture(scope="module")
@@ -16,40 +20,71 @@ def part():
 
 @pytest.fixture
 def fresh_memory(monkeypatch):
-    """No fitted reference sets kept in memory, so the disk cache is what is tested."""
+    """Nothing cached in memory (features or fitted sets), so the disk cache is what is tested."""
     monkeypatch.setattr(expert_module, "_FITTED", expert_module.OrderedDict())
+    feature_cache.clear_memory()
+    yield
+    feature_cache.clear_memory()
 
 
-def cache_files(folder):
-    return sorted((folder / "expert").glob("*.npz"))
+def forget_in_memory():
+    expert_module._FITTED.clear()
+    feature_cache.clear_memory()
 
 
-def test_cache_is_reused_when_references_are_unchanged(part, tmp_path, fresh_memory):
+def counting(expert: VisionExpert) -> list[tuple[int, ...]]:
+    """Record the shape of every image the expert's extractor encodes."""
+    encoded, encode = [], expert.extractor.patch_features
+
+    def recording(image):
+        encoded.append(image.shape)
+        return encode(image)
+    expert.extractor.patch_features = recording
+    return encoded
+
+
+def test_reference_features_come_from_the_disk_cache_after_a_restart(part, tmp_path, fresh_memory):
     references = [jitter(part, 1), jitter(part, 2)]
     first = VisionExpert(cache_dir=tmp_path).fit(references)
-    expert_module._FITTED.clear()
-    second = VisionExpert(cache_dir=tmp_path).fit([r.copy() for r in references])
-    assert (first.loaded_from, second.loaded_from) == (None, "disk")
-    assert len(cache_files(tmp_path)) == 1
+    forget_in_memory()
+    second = VisionExpert(cache_dir=tmp_path)
+    encoded = counting(second)
+    second.fit([r.copy() for r in references])
+    assert encoded == [] and list((tmp_path / "features").glob("*.npz"))
     assert second.fitted.threshold == pytest.approx(first.fitted.threshold)
 
 
-def test_cache_is_rebuilt_when_a_reference_changes(part, tmp_path, fresh_memory):
+def test_reference_features_come_from_memory_without_a_disk_cache(part, fresh_memory):
     references = [jitter(part, 1), jitter(part, 2)]
-    VisionExpert(cache_dir=tmp_path).fit(references)
+    VisionExpert().fit(references)
     expert_module._FITTED.clear()
+    again = VisionExpert()
+    encoded = counting(again)
+    again.fit(references)
+    assert encoded == []
+
+
+def test_a_changed_reference_is_encoded_again_and_changes_the_result(part, tmp_path, fresh_memory):
+    references = [jitter(part, 1), jitter(part, 2)]
+    query = add_defect(jitter(part, 9), "spot", 2)[0]
+    before = VisionExpert(cache_dir=tmp_path).fit(references).score(query)
+    forget_in_memory()
     changed = np.asarray(references[1]).copy()
-    changed[10:20, 10:20] = 255
-    again = VisionExpert(cache_dir=tmp_path).fit([references[0], Image.fromarray(changed)])
-    assert again.loaded_from is None and len(cache_files(tmp_path)) == 2
+    changed[40:120, 40:120] = 255  # a white square on the second reference
+    expert = VisionExpert(cache_dir=tmp_path)
+    encoded = counting(expert)
+    expert.fit([references[0], Image.fromarray(changed)])
+    # only the changed reference is encoded: its grid, its stand-in flaws and one jittered copy
+    assert len(encoded) == 2 + FLAWS_PER_REFERENCE
+    assert expert.score(query).raw_score != pytest.approx(before.raw_score)
 
 
 def test_cached_and_fresh_reports_agree(part, tmp_path, fresh_memory):
     references, query = [jitter(part, 1)], add_defect(jitter(part, 9), "spot", 2)[0]
     fresh = VisionExpert(cache_dir=tmp_path).fit(references).score(query)
-    expert_module._FITTED.clear()
+    forget_in_memory()
     cached = VisionExpert(cache_dir=tmp_path).fit(references).score(query)
-    assert cached.raw_score == pytest.approx(fresh.raw_score) and cached.anomalous == fresh.anomalous
+    assert cached.raw_score == pytest.approx(fresh.raw_score, rel=1e-3) and cached.anomalous == fresh.anomalous
 
 
 @pytest.fixture(scope="module")
@@ -68,18 +103,15 @@ def test_rotation_invariant_mode_still_flags_a_defect(part, turning_expert):
     assert turning_expert.score(spotted.rotate(100, resample=Image.BILINEAR, fillcolor=(40, 45, 50))).anomalous
 
 
-def random_texture(seed: int, size: int = 192) -> Image.Image:
-    """A random blob texture: every sample differs everywhere, only its statistics are shared."""
-    rng = np.random.default_rng(seed)
-    from scipy import ndimage
-    field = ndimage.gaussian_filter(rng.normal(size=(size, size)), 3)
-    grey = np.clip(128 + field / field.std() * 50, 0, 255).astype(np.uint8)
-    return Image.fromarray(grey).convert("RGB")
+def moved_part(part: Image.Image, seed: int, dx: int, dy: int) -> Image.Image:
+    """The part photographed again, lying dx, dy pixels away from where it usually lies."""
+    return jitter(part, seed).rotate(0, translate=(dx, dy), fillcolor=(40, 45, 50))
 
 
-def test_auto_matching_chooses_free_for_a_texture():
-    expert = VisionExpert(matching="auto").fit([random_texture(s) for s in range(3)])
-    assert expert.fitted.matching == "free"
+def test_auto_matching_chooses_free_when_the_part_lies_elsewhere_in_each_reference(part):
+    references = [moved_part(part, 1, 0, 0), moved_part(part, 2, 60, -40), moved_part(part, 3, -50, 50)]
+    expert = VisionExpert(matching="auto").fit(references)
+    assert expert.fitted.matching == "free" and expert.fitted.chosen
 
 
 def test_auto_matching_chooses_position_for_a_part_in_fixed_pose(part):
@@ -109,3 +141,17 @@ def test_float_depth_map_is_accepted():
     depth = Image.fromarray(np.linspace(0, 3, 128 * 96, dtype=np.float32).reshape(96, 128), mode="F")
     report = VisionExpert().fit([depth]).score(depth)
     assert report.heatmap.shape == (96, 128) and not report.anomalous
+
+
+def test_coreset_keeps_one_patch_of_each_distant_group():
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0] * 8, [10.0] * 8, [-10.0] * 8])
+    patches = np.concatenate([c + rng.normal(0, 0.1, (50, 8)) for c in centres]).astype(np.float32)
+    chosen = coreset(patches, 3)
+    assert sorted(int(i) // 50 for i in chosen) == [0, 1, 2]
+
+
+def test_turned_references_are_thinned_to_a_coreset_for_free_matching(part):
+    expert = VisionExpert(matching="free", rotation_invariant=True).fit([jitter(part, 1), jitter(part, 2)])
+    counts = np.bincount(expert.fitted.bank.owners)
+    assert counts.max() <= TURNED_PATCHES and expert.fitted.bank.grids.shape[0] == 2 * len(ROTATION_ANGLES)

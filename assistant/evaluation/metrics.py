@@ -72,11 +72,16 @@ def by_defect(rows: list[dict]) -> dict:
 
 
 def localisation(rows: list[dict]) -> dict:
-    """How often the verdict's box overlaps the ground-truth mask (anomalies called anomalous with a box)."""
+    """How often the verdict's box overlaps the ground-truth mask (anomalies called anomalous with a box),
+    and the pixel AUROC of the expert's heatmaps where masks exist."""
+    from assistant.evaluation.pixels import pixel_auroc
+
+    found = {}
     checked = [r["box_hit"] for r in rows if r.get("box_hit") is not None]
-    if not checked:
-        return {}
-    return {"boxes_checked": len(checked), "box_hits": int(sum(checked)), "box_hit_rate": sum(checked) / len(checked)}
+    if checked:
+        found = {"boxes_checked": len(checked), "box_hits": int(sum(checked)), "box_hit_rate": sum(checked) / len(checked)}
+    pixels = pixel_auroc(rows)
+    return found if pixels is None else {**found, "pixel_auroc": pixels}
 
 
 def window_totals(rows: list[dict]) -> dict:

@@ -22,13 +22,13 @@ PAPER_MEANS = [
     ("GPT-4V, rules + reference (paper, Table I mean)", {"acc": 0.842, "auroc": 0.829, "aupr": 0.593}),
     ("Gemini Pro Vision (paper, Table I mean)", {"acc": 0.760, "auroc": 0.625, "aupr": 0.370}),
 ]
-PIXEL_AUROC_NOTE = ("Pixel-level AUROC is not computed here: a verdict carries the vision expert's regions, not its "
-                    "heatmap. Measure it with benchmarks/bench_expert.py. Where masks exist, 'box hits' counts how "
-                    "often the verdict's box overlaps the ground-truth defect.")
+PIXEL_AUROC_NOTE = ("Pixel AUROC ranks the vision expert's heatmap values over the defect pixels of the ground-truth "
+                    "masks against all other pixels (normal test images included); classes without masks have none. "
+                    "Box hits: of the anomalies called anomalous with a box and a mask, how many boxes overlap the defect.")
 OFFLINE_NOTE = ("The offline backend does not read the prompt: every strategy is answered from the vision expert's "
                 "evidence, so the strategy columns are expected to agree; the prompt ablation needs a VLM backend.")
 CSV_FIELDS = ["strategy", "group", "n", "n_anomalous", "acc", "auroc", "aupr", "scored", "excluded", "undecided",
-              "unparsed", "error", "tp", "fn", "fp", "tn", "auroc_note"]
+              "unparsed", "error", "tp", "fn", "fp", "tn", "pixel_auroc", "box_hits", "boxes_checked", "auroc_note"]
 
 
 def write_metrics(out: Path, table: dict) -> None:
@@ -135,13 +135,21 @@ def _defects(table: dict) -> str:
 
 
 def _localisation(table: dict) -> str:
-    lines = ["## Localisation", "", PIXEL_AUROC_NOTE]
+    if not any(_localised(v) for r in table.values() for v in [*r["per_class"].values(), r["pooled"]]):
+        return "## Localisation\n\nNo ground-truth masks (or no expert heatmaps) in this run: nothing to localise."
+    header = ["strategy", "class", "pixel AUROC", "box hits", "box hit rate"]
+    lines = ["## Localisation (per class)", "", PIXEL_AUROC_NOTE, "", _row(header), _row(["---"] * len(header))]
     for strategy, result in table.items():
-        p = result["pooled"]
-        if p.get("boxes_checked"):
-            lines.append(f"- {strategy}: box hits {p['box_hits']}/{p['boxes_checked']} "
-                         f"({fmt(p['box_hit_rate'])}) of anomalies called anomalous with a box and a mask.")
+        groups = [*result["per_class"].items(), ("**pooled**", result["pooled"])]
+        for name, values in groups:
+            if _localised(values):
+                hits = f"{values['box_hits']}/{values['boxes_checked']}" if values.get("boxes_checked") else "–"
+                lines.append(_row([strategy, name, fmt(values.get("pixel_auroc")), hits, fmt(values.get("box_hit_rate"))]))
     return "\n".join(lines)
+
+
+def _localised(values: dict) -> bool:
+    return values.get("pixel_auroc") is not None or bool(values.get("boxes_checked"))
 
 
 def _windows(table: dict) -> str:

@@ -189,12 +189,14 @@ class EvaluationRun:
         try:
             references = self.picker.pick(item)
             self.limiter.wait()
-            verdict = self._verdict(item, strategy, references)
+            verdict, heatmap = self._verdict(item, strategy, references)
         except ConfigError:
             raise  # the setup is wrong (key, model, URL), not this item: stop the run
         except InputError as exc:
             return self._record(item, strategy, references, None, time.perf_counter() - started, str(exc))
-        return self._record(item, strategy, references, verdict, time.perf_counter() - started)
+        record = self._record(item, strategy, references, verdict, time.perf_counter() - started)
+        record["pixels"] = self._pixels(item, heatmap)
+        return record
 
     def _verdict(self, item: Item, strategy: str, references: list[Path]):
         from assistant.session import Session
@@ -208,7 +210,19 @@ class EvaluationRun:
                 verdict = event.verdict
         if verdict is None:
             raise RuntimeError(f"the session gave no verdict for {item.id}")
-        return verdict
+        expert = getattr(getattr(session.last_turn, "evidence", None), "expert", None)
+        return verdict, getattr(expert, "heatmap", None)
+
+    def _pixels(self, item: Item, heatmap) -> dict | None:
+        """Histograms of the expert's heatmap over defect and normal pixels (images with masks in their class)."""
+        if heatmap is None or self.dataset.modality != "image":
+            return None
+        mask = metrics.load_mask(item.mask) if item.mask else None
+        if item.anomalous and mask is None:
+            return None  # an anomaly without a mask: which pixels are defective is unknown
+        from assistant.evaluation.pixels import histograms
+
+        return histograms(heatmap, mask)
 
     def _record(self, item: Item, strategy: str, references, verdict, seconds: float, error: str | None = None) -> dict:
         record = {"key": self.key(item, strategy), "item": item.id, "class": item.class_name,

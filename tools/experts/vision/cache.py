@@ -1,36 +1,31 @@
-"""On-disk cache of fitted reference sets, keyed by the references' content and the method.
+"""Features of each reference image, cached by content: in memory and on disk.
 
-A fitted reference set (memory bank + calibration) is one .npz file named by a hash of every
-reference image's pixels and of every setting that changes the result (method version, feature
-extractor and its configuration, working size, matching, rotation). Changing a reference, or
-the method, gives a new key, so a stale bank is never used.
+A reference is encoded once per feature extractor and working size; choosing the k nearest
+references for a query then only gathers cached features. An entry holds named arrays (the
+reference's grid, its turned copies, its calibration stand-ins) and is keyed by a hash of the
+image's pixels, the extractor's configuration and the working size, so a changed reference (or a
+changed method) gets a new key and a stale entry is never used. Arrays are kept as float16 (half
+the memory; the features are averages of bounded activations, and matching converts back to
+float32). Disk writes are atomic, so a concurrent reader never sees half a file.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tempfile
-from dataclasses import dataclass, field, fields
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from tools.experts.vision.matching import MemoryBank
-
-
-@dataclass
-class FittedReferences:
-    """Everything `score` needs about one reference set."""
-
-    bank: MemoryBank
-    size: tuple[int, int]  # working (width, height) every image is resized to
-    matching: str  # "position" or "free"
-    threshold: float
-    normal_scores: dict = field(default_factory=dict)  # "leave_one_out", "jittered": raw scores
-    from_cache: bool = False
+MEMORY_LIMIT = 384 * 2**20  # bytes of cached features kept in memory (least recently used dropped first)
+_memory: OrderedDict[str, dict[str, np.ndarray]] = OrderedDict()
+_sizes: dict[str, int] = {}
+_lock = threading.Lock()
 
 
 def image_hash(image: Image.Image) -> str:
@@ -40,37 +35,71 @@ def image_hash(image: Image.Image) -> str:
     return digest.hexdigest()
 
 
-def cache_key(references: list[Image.Image], settings: dict) -> str:
-    """The cache key of a reference set under the given method settings."""
-    text = json.dumps({"references": [image_hash(r) for r in references], "settings": settings},
-                      sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+def entry_key(image_sha: str, extractor_id: str, size: tuple[int, int], what: str) -> str:
+    """The key of one cached entry: image content, extractor configuration, working size, content kind."""
+    return f"{image_sha[:32]}-{extractor_id}-{size[0]}x{size[1]}-{what}"
 
 
-def save(cache_dir: str | os.PathLike, key: str, fitted: FittedReferences) -> Path:
-    """Write a fitted reference set atomically (a concurrent reader never sees half a file)."""
-    folder = Path(cache_dir) / "expert"
-    folder.mkdir(parents=True, exist_ok=True)
-    meta = {"size": list(fitted.size), "matching": fitted.matching, "threshold": fitted.threshold,
-            "normal_scores": fitted.normal_scores}
-    with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as handle:
-        arrays = {f.name: getattr(fitted.bank, f.name) for f in fields(MemoryBank)}
-        np.savez(handle, meta=np.array(json.dumps(meta)), **arrays)
-    target = folder / f"{key}.npz"
-    os.replace(handle.name, target)
-    return target
+def cached(key: str, compute: Callable[[], dict[str, np.ndarray]], cache_dir=None) -> dict[str, np.ndarray]:
+    """The arrays stored under `key`: from memory, else from disk, else computed and stored in both."""
+    with _lock:
+        if key in _memory:
+            _memory.move_to_end(key)
+            return _memory[key]
+    arrays = _read(cache_dir, key) if cache_dir else None
+    if arrays is None:
+        arrays = {name: np.asarray(value, np.float16) if value.dtype.kind == "f" else value
+                  for name, value in compute().items()}
+        if cache_dir:
+            _write(cache_dir, key, arrays)
+    _remember(key, arrays)
+    return arrays
 
 
-def load(cache_dir: str | os.PathLike, key: str) -> FittedReferences | None:
-    """A cached fitted reference set, or None when there is none (or it is unreadable)."""
-    path = Path(cache_dir) / "expert" / f"{key}.npz"
+def in_memory(key: str) -> bool:
+    """True when the entry is held in memory (for tests and benchmarks)."""
+    with _lock:
+        return key in _memory
+
+
+def clear_memory() -> None:
+    """Forget every entry held in memory (the disk cache stays)."""
+    with _lock:
+        _memory.clear()
+        _sizes.clear()
+
+
+def _remember(key: str, arrays: dict[str, np.ndarray]) -> None:
+    with _lock:
+        _memory[key] = arrays
+        _memory.move_to_end(key)
+        _sizes[key] = sum(a.nbytes for a in arrays.values())
+        while len(_memory) > 1 and sum(_sizes.values()) > MEMORY_LIMIT:
+            oldest, _ = _memory.popitem(last=False)
+            _sizes.pop(oldest, None)
+
+
+def _path(cache_dir, key: str) -> Path:
+    return Path(cache_dir) / "features" / f"{key}.npz"
+
+
+def _read(cache_dir, key: str) -> dict[str, np.ndarray] | None:
+    path = _path(cache_dir, key)
     if not path.is_file():
         return None
     try:
         with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            bank = MemoryBank(**{f.name: data[f.name] for f in fields(MemoryBank)})
-    except (OSError, ValueError, KeyError):
-        return None  # a damaged cache file is rebuilt, not fatal
-    return FittedReferences(bank, tuple(meta["size"]), meta["matching"], float(meta["threshold"]),
-                            meta["normal_scores"], from_cache=True)
+            return {name: data[name] for name in data.files}
+    except (OSError, ValueError, KeyError, EOFError):
+        return None  # a damaged cache file is recomputed, not fatal
+
+
+def _write(cache_dir, key: str, arrays: dict[str, np.ndarray]) -> None:
+    path = _path(cache_dir, key)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as handle:
+            np.savez(handle, **arrays)
+        os.replace(handle.name, path)
+    except OSError:
+        pass  # a full or read-only disk costs speed next time, never the analysis

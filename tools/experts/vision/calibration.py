@@ -1,24 +1,39 @@
 """Calibration from normal references only: image scores, threshold, score mapping, matching choice.
 
-No defective sample is needed. Each reference is scored against the others (leave-one-out), and
-slightly jittered copies of each reference (shift, small rotation, lighting) against the whole
-bank; the threshold sits a margin above the highest of these normal scores. With a single
-reference only the jittered copies exist; they are easier than a new photograph (same object,
-same dust), so their margin is wider.
+No defective sample is needed. Two kinds of stand-in are scored against the memory bank:
+- normals: each reference against the others (leave-one-out: the real spread between parts),
+  and jittered copies of each reference (a new photograph of the same part);
+- anomalies: each reference with a synthetic flaw pasted on it (tools/experts/vision/standins.py),
+  against the bank that holds the clean reference, so its score is the flaw alone.
+The threshold lies between the two, on a log scale: `normal ** (1 - PULL) * flaw ** PULL`, and
+never below the normal level (a class whose stand-in flaws hardly show keeps its normals; no
+reference would be flagged against the others). The normal level is the highest leave-one-out
+score and the highest jittered score (times a margin, which cross-validation set to 1). The constants were chosen by
+leave-one-class-out cross-validation (benchmarks/select_expert.py, results in
+benchmarks/results/expert.md), not on the classes they were measured on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageEnhance
 from scipy import ndimage
 
-LEAVE_ONE_OUT_MARGIN = 1.15
-JITTER_MARGIN = 1.6
 SHARPNESS = 4.0  # how fast the 0..1 score leaves 0.5 around the threshold
-AUTO_FREE_RATIO = 1.3  # position matching this much worse than free on normals -> pose varies
+
+
+@dataclass(frozen=True)
+class ThresholdRule:
+    """How the threshold is placed between the normal and the flawed stand-ins."""
+
+    jitter_margin: float = 1.0  # a jittered copy's score times this estimates a new photograph's
+    pull: float = 0.25  # 0: at the normal level; 1: at the stand-in flaws' level
+    flaw_quantile: float = 0.25  # which of the stand-in flaws' scores stands for "a defect"
+    floor: float = 1.0  # the threshold is at least this times the normal level (never below a normal stand-in)
+
+
+RULE = ThresholdRule()
 
 
 def smooth_map(distances: np.ndarray, sigma: float = 0.5) -> np.ndarray:
@@ -37,39 +52,26 @@ def to_score(raw, threshold: float):
     return 1.0 / (1.0 + (threshold / raw) ** SHARPNESS)
 
 
-def threshold_from_normals(leave_one_out: list[float], jittered: list[float]) -> float:
-    """The decision threshold: a margin above the highest normal score seen."""
-    candidates = [max(jittered) * JITTER_MARGIN] if jittered else []
+def normal_level(leave_one_out: list[float], jittered: list[float], rule: ThresholdRule = RULE) -> float:
+    """The highest score a new normal is expected to reach."""
+    candidates = [max(jittered) * rule.jitter_margin] if jittered else []
     if leave_one_out:
-        candidates.append(max(leave_one_out) * LEAVE_ONE_OUT_MARGIN)
+        candidates.append(max(leave_one_out))
     return float(max(candidates))
 
 
-def jittered_copies(image: Image.Image, count: int, seed: int, free_rotation: bool) -> list[Image.Image]:
-    """Copies of a normal image with the pose and lighting changes a new photograph would have."""
-    rng = np.random.default_rng(seed)
-    copies = []
-    for _ in range(count):
-        angle = rng.uniform(0, 360) if free_rotation else rng.uniform(-2.0, 2.0)
-        shift = rng.uniform(-0.015, 0.015, 2) * np.array(image.size)
-        moved = image.rotate(angle, resample=Image.BILINEAR, translate=tuple(shift), fillcolor=border_colour(image))
-        moved = ImageEnhance.Brightness(moved).enhance(rng.uniform(0.94, 1.06))
-        copies.append(ImageEnhance.Contrast(moved).enhance(rng.uniform(0.95, 1.05)))
-    return copies
+def threshold_from_stand_ins(leave_one_out: list[float], jittered: list[float], flaws: list[float],
+                             rule: ThresholdRule = RULE) -> float:
+    """The decision threshold between the normal level and the stand-in flaws' scores."""
+    normal = normal_level(leave_one_out, jittered, rule)
+    if not flaws:
+        return normal * rule.floor
+    flaw = float(np.quantile(flaws, rule.flaw_quantile))
+    between = normal ** (1 - rule.pull) * max(flaw, 1e-12) ** rule.pull
+    return float(max(normal * rule.floor, between))
 
 
-def border_colour(image: Image.Image) -> tuple[int, ...]:
-    """Median colour of the top and bottom rows: the fill for rotated or shifted copies."""
-    rows = np.asarray(image)[[0, -1]].reshape(-1, 3)
-    return tuple(int(v) for v in np.median(rows, axis=0))
-
-
-def choose_matching(score_with: Callable[[str], list[float]], count: int) -> str:
-    """"position" unless position matching scores the normals clearly worse than free matching.
-
-    With one reference there is nothing to compare, and fixed-pose photographs are the common
-    case on an inspection station, so position matching is used."""
-    if count < 2:
-        return "position"
-    position, free = np.median(score_with("position")), np.median(score_with("free"))
-    return "free" if position > AUTO_FREE_RATIO * free else "position"
+def separation(leave_one_out: list[float], jittered: list[float], flaws: list[float]) -> float:
+    """How far the stand-in flaws score above the normal level (log ratio; larger is better)."""
+    normal = normal_level(leave_one_out, jittered)
+    return float(np.log(max(np.median(flaws), 1e-12) / max(normal, 1e-12))) if flaws else 0.0

@@ -1,17 +1,22 @@
 """The vision expert: compares a query image with a few reference normal images.
 
-Method (PatchCore/AnomalyDINO-style, with features that need no downloaded weights): every image
-is resized to a small working size and turned into a grid of patch descriptors; each query patch
-is compared with the reference patches (at about the same place for parts in a fixed pose, or
-anywhere, with rotated copies of the references, for textures and freely lying parts); its
-distance to the nearest one is the local anomaly distance. The image's raw score is the highest
-smoothed local distance; the threshold comes from the references alone (tools/experts/vision/calibration.py).
-The heatmap is the same 0..1 score per pixel, so its 0.5 contour encloses exactly the regions
-that are beyond the threshold.
+Method (PatchCore-style): every image is resized to a small working size and turned into a grid
+of patch descriptors: by default mid-level features of an ImageNet-pretrained EfficientNet-Lite0
+(tools/experts/vision/pretrained.py), or, when its weights package is missing, the weight-free
+built-in features (the report says which). Each query patch is compared with the reference
+patches (at about the same place for parts in a fixed pose, or anywhere, for textures and loose
+parts; turned references for parts that lie at any angle); its distance to the nearest one is
+the local anomaly distance. The image's raw score is the highest smoothed local distance; the
+threshold comes from the references alone (tools/experts/vision/calibration.py). The heatmap is
+the same 0..1 score per pixel, so its 0.5 contour encloses exactly the regions beyond the threshold.
+Each reference's features are cached by content (tools/experts/vision/cache.py), so fitting a
+set of references mostly gathers cached features.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import threading
 from collections import OrderedDict
@@ -21,31 +26,22 @@ import numpy as np
 from PIL import Image
 
 from tools.errors import InputError
-from tools.experts.vision import cache as expert_cache
-from tools.experts.vision.cache import FittedReferences
-from tools.experts.vision.calibration import (
-    border_colour,
-    choose_matching,
-    image_score,
-    jittered_copies,
-    smooth_map,
-    threshold_from_normals,
-    to_score,
-)
-from tools.experts.vision.features import FeatureExtractor, get_extractor
-from tools.experts.vision.matching import MATCHING_MODES, MemoryBank, build_bank, match, thin_patches
+from tools.experts.vision import cache
+from tools.experts.vision.backbone import resolve_backbone
+from tools.experts.vision.calibration import image_score, smooth_map, to_score
+from tools.experts.vision.fitting import Fitted, fit_references
+from tools.experts.vision.matching import MATCHING_MODES, match
+from tools.experts.vision.reference_features import ReferenceFeatures, to_array
 from tools.experts.vision.regions import Region, find_regions
 
 __all__ = ["ExpertReport", "Region", "VisionExpert", "compare"]
 
-METHOD_VERSION = 1
-DEFAULT_BACKBONE = "combined"
-LONG_SIDE = 320
-ROTATION_ANGLES = tuple(range(0, 360, 30))
-MAX_FREE_PATCHES = 16384  # bounds the cost of free matching with a rotated memory bank
-JITTERED_PER_REFERENCE = 3
-_FITTED: OrderedDict[str, FittedReferences] = OrderedDict()  # in-process cache, most recent last
-_FITTED_KEEP = 8
+METHOD_VERSION = 2
+DEFAULT_BACKBONE = "auto"  # the pretrained EfficientNet-Lite0 when installed, else the weight-free "combined"
+LONG_SIDE = 384  # working long side: 384 beat 320 and 256 in the cross-validation (expert.md)
+MIN_LONG_SIDE = 256  # smaller images are enlarged to this
+_FITTED: OrderedDict[str, Fitted] = OrderedDict()  # fitted reference sets, most recent last
+_FITTED_KEEP = 32
 _FITTED_LOCK = threading.Lock()
 
 
@@ -61,6 +57,7 @@ class ExpertReport:
     regions: list[Region]
     nearest_reference: int  # index of the most similar reference
     method: str
+    notes: list[str] = field(default_factory=list)  # caveats worth telling the person (e.g. a fallback)
 
     def summary(self) -> str:
         """A short factual text: score, threshold, verdict and the regions in words."""
@@ -70,47 +67,47 @@ class ExpertReport:
         if self.regions:
             parts = [f"{r.where} ({r.area:.1%} of the image, peak {r.peak:.2f})" for r in self.regions]
             text += " Regions beyond the threshold: " + "; ".join(parts) + "."
-        return text + f" Most similar reference: number {self.nearest_reference + 1}."
+        text += f" Most similar reference: number {self.nearest_reference + 1}."
+        return " ".join([text, *self.notes])
 
     def to_dict(self) -> dict:
         """JSON-ready fields, without the heatmap array."""
         return {"score": round(self.score, 4), "raw_score": round(self.raw_score, 5),
                 "threshold": round(self.threshold, 5), "anomalous": self.anomalous,
                 "regions": [r.to_dict() for r in self.regions],
-                "nearest_reference": self.nearest_reference, "method": self.method}
+                "nearest_reference": self.nearest_reference, "method": self.method, "notes": list(self.notes)}
 
 
 class VisionExpert:
     """Fit on reference normal images of one class, then score query images."""
 
-    def __init__(self, backbone: str | FeatureExtractor = DEFAULT_BACKBONE, *, cache_dir=None,
-                 rotation_invariant: bool = False, matching: str = "auto", long_side: int = LONG_SIDE,
-                 window: int = 2, backbone_options: dict | None = None):
+    def __init__(self, backbone=DEFAULT_BACKBONE, *, cache_dir=None, rotation_invariant: bool = False,
+                 matching: str = "auto", long_side: int = LONG_SIDE, window: int = 2,
+                 backbone_options: dict | None = None):
         if matching not in (*MATCHING_MODES, "auto"):
             raise InputError(f"matching must be 'position', 'free' or 'auto', not {matching!r}")
-        self.extractor = (backbone if isinstance(backbone, FeatureExtractor)
-                          else get_extractor(backbone, **(backbone_options or {})))
+        self.extractor, self.notes = resolve_backbone(backbone, backbone_options)
         self.cache_dir, self.rotation_invariant = cache_dir, rotation_invariant
         self.matching, self.long_side, self.window = matching, long_side, window
-        self.fitted: FittedReferences | None = None
-        self.loaded_from: str | None = None  # "memory" or "disk" when the last fit was cached
+        self.fitted: Fitted | None = None
+        self.loaded_from: str | None = None  # "memory" when the last fit was a set fitted before
         self.reference_count = 0
 
     def fit(self, references: list[Image.Image]) -> VisionExpert:
-        """Build (or load from the cache) the memory bank and threshold of these references."""
+        """Gather the references' features (cached by content), build the bank, calibrate."""
         if not references:
             raise InputError("the vision expert needs at least one reference normal image; add one")
         images = [as_rgb(r, f"reference image {i + 1}") for i, r in enumerate(references)]
         size = working_size(images[0].size, self.long_side)
-        key = expert_cache.cache_key(images, self._settings(size))
-        fitted, self.loaded_from = _FITTED.get(key), "memory"
-        if fitted is None and self.cache_dir:
-            fitted, self.loaded_from = expert_cache.load(self.cache_dir, key), "disk"
+        prepared = [ReferenceFeatures(image, cache.image_hash(image), size, self.extractor, self.cache_dir)
+                    for image in images]
+        key = self._set_key([p.sha for p in prepared], size)
+        with _FITTED_LOCK:
+            fitted = _FITTED.get(key)
+        self.loaded_from = "memory" if fitted is not None else None
         if fitted is None:
-            fitted, self.loaded_from = self._fit_new(images, size), None
-            if self.cache_dir:
-                expert_cache.save(self.cache_dir, key, fitted)
-        _remember(key, fitted)
+            fitted = fit_references(prepared, size, self.matching, self.rotation_invariant, self.window)
+            _remember(key, fitted)
         self.fitted, self.reference_count = fitted, len(images)
         return self
 
@@ -119,99 +116,44 @@ class VisionExpert:
         if self.fitted is None:
             raise InputError("the vision expert has no references yet; call fit(references) first")
         image, fitted = as_rgb(query, "the query image"), self.fitted
-        distances, per_reference = self._distances(fitted.bank, self._grid(image, fitted), fitted.matching)
+        distances, per_reference = match(fitted.bank, self.query_grid(image), fitted.matching, self.window)
         smoothed = smooth_map(distances)
         heatmap = upsample(to_score(smoothed, fitted.threshold).astype(np.float32), image.size)
         raw = image_score(smoothed)
         score = float(to_score(raw, fitted.threshold))
         return ExpertReport(score, raw, fitted.threshold, score >= 0.5, heatmap, find_regions(heatmap),
-                            int(np.argmin(per_reference)), self.describe())
+                            int(np.argmin(per_reference)), self.describe(), list(self.notes))
+
+    def query_grid(self, image: Image.Image) -> np.ndarray:
+        """The query's features in the bank's space (kept in memory by content: a follow-up, or
+        an image that is later a reference, is not encoded again)."""
+        size = self.fitted.size
+        key = cache.entry_key(cache.image_hash(image), self.extractor.fingerprint(), size, "query")
+
+        def encode():
+            working = image if image.size == size else image.resize(size, Image.BILINEAR, reducing_gap=2.0)
+            return {"grid": self.extractor.patch_features(to_array(working))}
+        return self.fitted.bank.standardise(cache.cached(key, encode)["grid"].astype(np.float32))
 
     def describe(self) -> str:
         """The method in one line (for reports and the UI)."""
         fitted = self.fitted
         matching = fitted.matching if fitted else self.matching
-        turn = ", rotated references" if self.rotation_invariant else ""
-        return (f"patch nearest-neighbour v{METHOD_VERSION} ({self.extractor.name} features, "
-                f"{matching} matching{turn}, {self.reference_count} reference(s))")
+        chosen = " chosen by leave-one-out" if fitted and fitted.chosen else ""
+        turn = ", turned references" if self.rotation_invariant else ""
+        return (f"patch nearest-neighbour v{METHOD_VERSION} ({self.extractor.describe()}, "
+                f"{matching} matching{chosen}{turn}, {self.reference_count} reference(s))")
 
-    def _settings(self, size: tuple[int, int]) -> dict:
-        return {"version": METHOD_VERSION, "extractor": self.extractor.config(), "size": size,
-                "matching": self.matching, "rotation_invariant": self.rotation_invariant,
-                "window": self.window, "extractor_id": self.extractor.fingerprint()}
-
-    def _fit_new(self, images: list[Image.Image], size: tuple[int, int]) -> FittedReferences:
-        working = [image.resize(size, Image.BILINEAR, reducing_gap=2.0) for image in images]
-        grids = [self._shifted_grids(image) for image in working]
-        variants = [self._rotated_grids(image, shifted) for image, shifted in zip(working, grids, strict=True)]
-        bank = build_bank(grids, variants)
-        bank.patches, bank.owners = thin_patches(bank.patches, bank.owners, MAX_FREE_PATCHES)
-        fitted = FittedReferences(bank, size, "free" if self.rotation_invariant else "position", 0.0)
-        loo_scores: dict[str, list[float]] = {}  # per matching mode, computed once
-
-        def leave_one_out(mode: str) -> list[float]:
-            if mode not in loo_scores:
-                loo_scores[mode] = self._leave_one_out(bank, mode)
-            return loo_scores[mode]
-
-        if self.matching != "auto":
-            fitted.matching = self.matching
-        elif not self.rotation_invariant:
-            fitted.matching = choose_matching(leave_one_out, len(images))
-        loo = leave_one_out(fitted.matching)
-        jittered = self._jittered_scores(working, fitted)
-        fitted.threshold = threshold_from_normals(loo, jittered)
-        fitted.normal_scores = {"leave_one_out": loo, "jittered": jittered}
-        return fitted
-
-    def _shifted_grids(self, image: Image.Image) -> list[np.ndarray]:
-        """Feature grids of a reference and of copies shifted by half a cell: a denser memory
-        bank, so a query photographed a few pixels off still finds its exact counterpart. The
-        built-in extractors encode the image once and move their intermediate maps."""
-        half, fill = self.extractor.stride // 2, np.asarray(border_colour(image), np.float32) / 255.0
-        shifts = [(0, 0)] + ([] if self.rotation_invariant else [(half, 0), (0, half), (half, half)])
-        return self.extractor.shifted_patch_features(to_array(image), shifts, fill)
-
-    def _rotated_grids(self, image: Image.Image, shifted: list[np.ndarray]) -> list[np.ndarray]:
-        """The grids free matching searches: the reference (and its shifted copies), plus rotated copies if asked."""
-        if not self.rotation_invariant:
-            return shifted
-        fill = border_colour(image)
-        turned = [image.rotate(a, resample=Image.BILINEAR, fillcolor=fill) for a in ROTATION_ANGLES[1:]]
-        return [shifted[0]] + [self.extractor.patch_features(to_array(t)) for t in turned]
-
-    def _leave_one_out(self, bank: MemoryBank, mode: str) -> list[float]:
-        """Raw score of each reference against the others (empty with a single reference)."""
-        if bank.count < 2:
-            return []
-        return [image_score(smooth_map(self._distances(bank.without(i), bank.first_grid(i), mode)[0]))
-                for i in range(bank.count)]
-
-    def _jittered_scores(self, working: list[Image.Image], fitted: FittedReferences) -> list[float]:
-        """Raw scores of jittered copies of each reference against the whole bank."""
-        scores = []
-        for index, image in enumerate(working):
-            # leave-one-out does the rest; dropping these with >= 3 references was measured and
-            # rejected: the jittered term sets the threshold in every class (expert.md, speed)
-            count = JITTERED_PER_REFERENCE if len(working) == 1 else 1
-            for copy in jittered_copies(image, count, index, self.rotation_invariant):
-                distances, _ = self._distances(fitted.bank, self._grid(copy, fitted), fitted.matching)
-                scores.append(image_score(smooth_map(distances)))
-        return scores
-
-    def _grid(self, image: Image.Image, fitted: FittedReferences) -> np.ndarray:
-        """Standardised patch features of an image at the working size."""
-        if image.size != fitted.size:
-            image = image.resize(fitted.size, Image.BILINEAR, reducing_gap=2.0)
-        return fitted.bank.standardise(self.extractor.patch_features(to_array(image)))
-
-    def _distances(self, bank: MemoryBank, grid: np.ndarray, mode: str):
-        return match(bank, grid, mode, self.window)
+    def _set_key(self, shas: list[str], size: tuple[int, int]) -> str:
+        settings = {"version": METHOD_VERSION, "extractor": self.extractor.fingerprint(), "size": size,
+                    "matching": self.matching, "rotation_invariant": self.rotation_invariant, "window": self.window}
+        text = json.dumps({"references": shas, "settings": settings}, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 def compare(query: Image.Image, references: list[Image.Image], *, cache_dir: str | os.PathLike | None = None,
             rotation_invariant: bool = False, matching: str = "auto",
-            backbone: str = DEFAULT_BACKBONE, backbone_options: dict | None = None) -> ExpertReport:
+            backbone=DEFAULT_BACKBONE, backbone_options: dict | None = None) -> ExpertReport:
     """Score a query image against reference normal images of its class (see VisionExpert)."""
     expert = VisionExpert(backbone, cache_dir=cache_dir, rotation_invariant=rotation_invariant,
                           matching=matching, backbone_options=backbone_options)
@@ -232,15 +174,13 @@ def as_rgb(image, what: str) -> Image.Image:
 
 
 def working_size(size: tuple[int, int], long_side: int) -> tuple[int, int]:
-    """(width, height) with at most the given long side (never enlarged), the aspect kept,
-    both multiples of 16."""
+    """(width, height) with at most the given long side, the aspect kept, both multiples of 16;
+    small images are enlarged to MIN_LONG_SIDE (a patch grid of a few cells cannot tell a flaw
+    from its surroundings)."""
     scale = min(1.0, long_side / max(size))
+    if max(size) * scale < MIN_LONG_SIDE:
+        scale = min(long_side, MIN_LONG_SIDE) / max(size)
     return tuple(max(32, int(round(side * scale / 16)) * 16) for side in size)
-
-
-def to_array(image: Image.Image) -> np.ndarray:
-    """RGB float32 array in [0, 1]."""
-    return np.asarray(image, dtype=np.float32) / 255.0
 
 
 def upsample(grid: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -248,7 +188,7 @@ def upsample(grid: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(grid.astype(np.float32), mode="F").resize(size, Image.BILINEAR))
 
 
-def _remember(key: str, fitted: FittedReferences) -> None:
+def _remember(key: str, fitted: Fitted) -> None:
     with _FITTED_LOCK:  # the app may score from several threads
         _FITTED[key] = fitted
         _FITTED.move_to_end(key)

@@ -15,6 +15,7 @@ built-in extractors need no downloaded weights:
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 from typing import ClassVar
 
@@ -26,6 +27,9 @@ from tools.errors import InputError
 from tools.experts.vision.shift import moved_grids
 
 EXTRACTORS: dict[str, type[FeatureExtractor]] = {}
+# extractors that need torch live in their own modules, imported when first asked for
+LAZY_EXTRACTORS = {"torch": "tools.experts.vision.torch_backbone",
+                   "efficientnet_lite": "tools.experts.vision.pretrained"}
 
 
 def register_extractor(cls):
@@ -36,10 +40,10 @@ def register_extractor(cls):
 
 def get_extractor(name: str, **options) -> FeatureExtractor:
     """An extractor by registered name; options go to its constructor."""
-    if name == "torch" and name not in EXTRACTORS:
-        import tools.experts.vision.torch_backbone  # noqa: F401  (registers itself; imports torch lazily)
+    if name in LAZY_EXTRACTORS and name not in EXTRACTORS:
+        importlib.import_module(LAZY_EXTRACTORS[name])  # registers itself; torch is imported only now
     if name not in EXTRACTORS:
-        known = ", ".join(sorted(set(EXTRACTORS) | {"torch"}))
+        known = ", ".join(sorted(set(EXTRACTORS) | set(LAZY_EXTRACTORS)))
         raise InputError(f"unknown vision expert backbone {name!r}; choose one of: {known}")
     return EXTRACTORS[name](**options)
 
@@ -62,9 +66,15 @@ class FeatureExtractor:
         encode each moved copy."""
         return moved_grids(self, image, shifts, fill)
 
+    standardise: bool = True  # features brought to unit spread per dimension before matching
+
+    def describe(self) -> str:
+        """The features in a few words, for the expert's method line."""
+        return f"weight-free {self.name} features"
+
     def config(self) -> dict:
-        """Everything that changes the features; part of the memory-bank cache key."""
-        return {"name": self.name, "stride": self.stride}
+        """Everything that changes the features; part of the feature cache key."""
+        return {"name": self.name, "stride": self.stride, "standardise": self.standardise}
 
     def fingerprint(self) -> str:
         """A short stable hash of `config()`."""

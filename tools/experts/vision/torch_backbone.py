@@ -139,6 +139,9 @@ class TorchExtractor(FeatureExtractor):
         self.architecture, self.weights_hash = architecture, hashlib.sha256(path.read_bytes()).hexdigest()[:16]
         self.network = load_network(path, architecture)
 
+    def describe(self) -> str:
+        return f"torch features ({self.architecture}, weights from a local file)"
+
     def config(self) -> dict:
         return {**super().config(), "architecture": self.architecture, "weights": self.weights_hash}
 

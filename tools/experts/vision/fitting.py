@@ -1,0 +1,117 @@
+"""Fitting a reference set: the memory bank from cached reference features, the matching mode
+and the calibrated threshold (tools/experts/vision/calibration.py).
+
+"auto" matching scores the stand-ins (leave-one-out normals, jittered copies, stand-in flaws)
+with position and with free matching and keeps position matching unless free matching lifts the
+flaws clearly further above the normals (by FREE_MARGIN: position matching also catches parts in
+the wrong place, which free matching cannot, so it wins ties); with fewer than three references
+leave-one-out has too few normals to choose by, and position matching is used
+(fixed-pose photographs are the common case at an inspection station; classes that need free
+matching say so in their settings).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tools.experts.vision import cache
+from tools.experts.vision.calibration import image_score, separation, smooth_map, threshold_from_stand_ins
+from tools.experts.vision.matching import MATCHING_MODES, MemoryBank, build_bank, match
+from tools.experts.vision.reference_features import ROTATION_ANGLES, ReferenceFeatures
+
+MAX_FREE_PATCHES = 16384  # above this the free-matching bank keeps a coreset of each reference's patches
+TURNED_PATCHES = 2048  # a reference and its 11 turned copies are thinned to a coreset of this many patches
+JITTERED_SINGLE = 3  # jittered copies of a single reference (with more, leave-one-out does the rest)
+AUTO_MIN = 3  # references "auto" needs to choose: with two, leave-one-out has two normals to go by
+FREE_MARGIN = 1.25  # free matching must separate flaws from normals this many times better to be chosen
+
+
+@dataclass
+class Fitted:
+    """Everything `score` needs about one reference set."""
+
+    bank: MemoryBank
+    size: tuple[int, int]  # working (width, height) every image is resized to
+    matching: str  # "position" or "free"
+    threshold: float
+    chosen: bool = False  # True when the matching mode was chosen by leave-one-out
+    stand_ins: dict = field(default_factory=dict)  # raw scores: leave_one_out, jittered, flaws
+
+
+def fit_references(prepared: list[ReferenceFeatures], size: tuple[int, int], matching: str, rotation: bool,
+                   window: int) -> Fitted:
+    """The fitted set: bank, matching mode (chosen when "auto") and threshold."""
+    bank, limit = assemble_bank(prepared, rotation)
+    modes = [matching] if matching != "auto" else list(MATCHING_MODES) if len(prepared) >= AUTO_MIN else ["position"]
+    scores = {mode: stand_in_scores(DistanceMaps(bank, prepared, mode, window, (rotation, limit)), rotation)
+              for mode in modes}
+    gains = {m: separation(**scores[m]) - (np.log(FREE_MARGIN) if m == "free" and len(modes) > 1 else 0.0)
+             for m in modes}
+    mode = max(modes, key=gains.get)
+    return Fitted(bank, size, mode, threshold_from_stand_ins(**scores[mode]), len(modes) > 1, scores[mode])
+
+
+def assemble_bank(prepared: list[ReferenceFeatures], rotation: bool) -> tuple[MemoryBank, int]:
+    """The memory bank of a reference set from each reference's cached features, and the most
+    free-matching patches each reference keeps."""
+    limit = min(MAX_FREE_PATCHES // len(prepared), TURNED_PATCHES if rotation else MAX_FREE_PATCHES)
+    grids, angles, patches = [], [], []
+    for reference in prepared:
+        moved = list(reference.grids())
+        turned = list(reference.turned()) if rotation else []
+        grids.append(moved + turned)
+        angles.append([0.0] * len(moved) + [float(a) for a in ROTATION_ANGLES[1:]][:len(turned)])
+        patches.append(reference.free_patches(rotation, limit))
+    return build_bank(grids, angles, patches, prepared[0].extractor.standardise), limit
+
+
+class DistanceMaps:
+    """Distance maps of a stand-in to each reference of the set separately.
+
+    With unstandardised features a map depends only on the stand-in and the one reference, not
+    on the rest of the set, so it is cached by content: a set that shares references with one
+    fitted before (the k nearest references of the next query) reuses their maps."""
+
+    def __init__(self, bank: MemoryBank, prepared: list[ReferenceFeatures], mode: str, window: int, variant):
+        self.bank, self.prepared, self.mode, self.window = bank, prepared, mode, window
+        self.variant = f"{mode}-{window}-{variant}"
+        self.cacheable = not bank.standardised
+
+    def to_each(self, name: str, grid: np.ndarray, cells=None) -> np.ndarray:
+        """R x h x w: the stand-in `name` (unique for its content) against each reference."""
+        grid = self.bank.standardise(grid.astype(np.float32))
+        if not self.cacheable:
+            return np.stack([self._map(j, grid, cells) for j in range(self.bank.count)])
+        maps = []
+        for j, reference in enumerate(self.prepared):
+            key = cache.entry_key(reference.sha, reference.extractor.fingerprint(), reference.size,
+                                  f"map-{name}-{self.variant}")
+            maps.append(cache.cached(key, lambda j=j: {"map": self._map(j, grid, cells)})["map"])
+        return np.stack(maps).astype(np.float32)
+
+    def _map(self, index: int, grid: np.ndarray, cells) -> np.ndarray:
+        return match(self.bank.only(index), grid, self.mode, self.window, cells)[0]
+
+
+def stand_in_scores(maps: DistanceMaps, rotation: bool) -> dict[str, list[float]]:
+    """Raw scores of the normal and the flawed stand-ins under one matching mode."""
+    def raw(distances: np.ndarray) -> float:
+        return image_score(smooth_map(distances.min(axis=0)))
+
+    prepared = maps.prepared
+    count = len(prepared)
+    leave_one_out = [raw(np.delete(maps.to_each(f"{p.sha[:16]}-itself", p.grids()[0]), i, axis=0))
+                     for i, p in enumerate(prepared)] if count > 1 else []
+    jittered, flaws = [], []
+    copies = JITTERED_SINGLE if count == 1 else 1
+    for reference in prepared:
+        tag = reference.sha[:16]
+        for k, grid in enumerate(reference.jittered(copies, rotation)):
+            jittered.append(raw(maps.to_each(f"{tag}-jitter{copies}{int(rotation)}-{k}", grid)))
+        grids, boxes = reference.flaws()
+        for k, (grid, (r0, r1, c0, c1)) in enumerate(zip(grids, boxes, strict=True)):
+            cells = (slice(int(r0), int(r1)), slice(int(c0), int(c1)))
+            flaws.append(raw(maps.to_each(f"{tag}-flaw{k}", grid, cells)))
+    return {"leave_one_out": leave_one_out, "jittered": jittered, "flaws": flaws}

@@ -20,6 +20,7 @@ from assistant.events import Event, new_step_id
 from assistant.prompts import Strategy
 from assistant.verdict import Verdict, VerdictParseError, choose_score, parse_answer
 from tools.agent import knowledge_tools, render_tools  # noqa: F401 - importing them registers the built-in tools
+from tools.agent.evidence import expert_name
 from tools.agent.registry import REGISTRY
 from tools.inputs.artifacts import Artifact, load
 
@@ -86,7 +87,8 @@ class Session:
         query = artifacts[0]
         turn = TurnContext("analysis", question=question, modality=query.kind, artifact_id=query.id, strategy=strategy,
                            known_classes=self.kb.classes())
-        image = yield from self._step(f"🖼️ Render {query.kind.replace('_', ' ')}", lambda: self._view(query, class_name))
+        image = yield from self._step(f"🖼️ Render {query.kind.replace('_', ' ')}",
+                                      lambda: self._view(query, class_name, artifacts[1:]))
         if query.kind != "image":
             yield Event("notice", title="view", images=[image])
         turn.class_name = yield from self._choose_class(class_name, image, turn)
@@ -94,7 +96,7 @@ class Session:
         refs = yield from self._step("📚 Retrieve rules and references", lambda: self._knowledge(turn, image, artifacts[1:], k))
         turn.rules += extra_rules
         use_expert = strategy.uses("expert") or not self.backend.needs_network
-        evidence = yield from self._step("🔬 Vision expert", lambda: self._evidence(query, image, refs, turn, use_expert))
+        evidence = yield from self._step(f"🔬 {expert_name(query.kind)}", lambda: self._evidence(query, image, refs, turn, use_expert))
         turn.evidence = evidence
         turn.notes += evidence.notes
         if evidence.composite is not None:
@@ -129,9 +131,10 @@ class Session:
             loaded.append(artifact)
         return loaded
 
-    def _view(self, artifact: Artifact, class_name: str | None):
-        from tools.render.views import to_image
+    def _view(self, artifact: Artifact, class_name: str | None, references=()):
+        from tools.render.views import fix_class_camera, to_image
 
+        fix_class_camera(class_name, self.settings.cache_dir, list(references))  # references fix it, never the query
         return to_image(artifact, class_name=class_name, cache_dir=self.settings.cache_dir)
 
     def _choose_class(self, class_name, image, turn: TurnContext):
@@ -175,7 +178,8 @@ class Session:
         from tools.agent.evidence import gather
 
         settings = self.kb.class_settings(turn.class_name) if turn.class_name else {}
-        return gather(query, image, refs, class_settings=settings, cache_dir=self.settings.cache_dir, use_expert=use_expert)
+        return gather(query, image, refs, class_settings=settings, cache_dir=self.settings.cache_dir, use_expert=use_expert,
+                      class_name=turn.class_name)
 
     def _encode(self, key, image, label) -> EncodedImage:
         cached = self._encoded.get((key, label))

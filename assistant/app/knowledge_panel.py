@@ -130,9 +130,9 @@ def add_query_as_reference(kb, user: User, conversation, class_name: str | None)
         name = _need(class_name or conversation.last_class(), "the class")
         view = None
         if artifact.kind != "image":
-            from tools.render.views import to_image
+            from tools.render.views import reference_image
 
-            view = to_image(artifact, class_name=name, cache_dir=conversation.settings.cache_dir)
+            view = reference_image(artifact, class_name=name, cache_dir=conversation.settings.cache_dir)
         sample = kb.add_reference(name, artifact.path, modality=artifact.kind, view_image=view,
                                   note=f"added in the app from {artifact.name}", author=user.name)
         return f"✅ Stored {artifact.name} as normal reference `{sample.id}` of {sample.class_name}."

@@ -10,6 +10,8 @@ def _rule_ids(turn) -> list[str]:
 
 
 def _expert_reasoning(turn, report) -> str:
+    if hasattr(report, "explain"):  # an expert that explains its own method (the 3-D expert)
+        return report.explain(turn.class_name or "part")
     evidence = turn.evidence
     refs = len(evidence.references)
     subject = turn.class_name or "object"
@@ -58,7 +60,8 @@ def verdict_json(turn) -> dict:
         "reasoning": reasoning + _rules_sentence(turn),
         "anomalous": bool(report.anomalous),
         "confidence": None,  # the score is the expert's own; the session records it as such
-        "defect_type": ("deviation from normal" if not is_series else "abnormal behaviour") if report.anomalous else "none",
+        "defect_type": (getattr(top, "kind", None) or ("deviation from normal" if not is_series else "abnormal behaviour"))
+        if report.anomalous else "none",
         "location": {"box": list(top.box) if top else None, "where": top.where if top else ""},
         "rules_used": _rule_ids(turn),
     }
@@ -87,9 +90,17 @@ def answer_follow_up(turn) -> str:
 def _where(turn, verdict) -> str:
     if not verdict.regions:
         return "The expert found no region that deviates beyond normal variation."
-    lines = [f"- {r['where']}: {r['area']:.1%} of the image, peak {r['peak']:.2f}, box {_box(r['box'])}"
+    lines = [f"- {_kind(r)}{r['where']}: {r['area']:.1%} of the image, peak {r['peak']:.2f}, box {_box(r['box'])}"
              for r in verdict.regions[:5]]
     return "Deviating regions, strongest first:\n" + "\n".join(lines)
+
+
+def _kind(region: dict) -> str:
+    """'dent 0.8 deep, ' for a 3-D expert's region (depth in the scan's units), else nothing."""
+    if "kind" not in region:
+        return ""
+    depth = f" {abs(region['depth']):.3g} {'deep' if region['depth'] < 0 else 'high'}" if region.get("depth") else ""
+    return f"{region['kind']}{depth}, "
 
 
 def _box(box) -> str:

@@ -340,3 +340,11 @@ def _scanner(style: str, **options):
     if style in ("station", "line"):
         return lambda mesh, defect, seed: station_scan(mesh, defect, seed=seed, grid=style == "station", **options)
     raise ValueError(f"unknown scan style {style!r}; use free, station or line")
+
+
+def pose_point(scan: Scan, point: np.ndarray) -> np.ndarray:
+    """A point of the object frame (a defect's centre) where it is in the scan (station grids: camera frame)."""
+    moved = scan.pose[:3, :3] @ np.asarray(point, np.float64) + scan.pose[:3, 3]
+    if scan.meta.get("frame") == "camera":
+        moved = np.array([moved[0], -moved[1], 4.0 * SIZE - moved[2]])  # the pinhole sensor's frame
+    return moved.astype(np.float32)

@@ -2,7 +2,9 @@
 
 A reference and a query of the same class must render from the same view, at the same scale and
 with the same depth colours, or the comparison shows the camera instead of the defect. So the
-first reference of a class fixes its camera in a small store on disk (`CameraStore`).
+first reference scans of a class fix its camera in a small store on disk (`CameraStore`); a query
+is rendered with that camera and never fixes one itself (in an evaluation the first cloud
+rendered is often a query).
 """
 
 from __future__ import annotations
@@ -129,7 +131,9 @@ def class_key(class_name: str) -> str:
 
 
 class CameraStore:
-    """One JSON camera per class in a directory; the first reference of a class fixes its camera."""
+    """One JSON camera per class in a directory, fixed by the class's reference scans (never by a query)."""
+
+    FIXED_BY = "references"
 
     def __init__(self, directory: str | os.PathLike):
         self.directory = Path(directory)
@@ -140,31 +144,36 @@ class CameraStore:
 
     def get(self, class_name: str) -> Camera | None:
         """The stored camera of a class, or None."""
+        data = self._read(class_name)
+        return Camera.from_dict(data) if data else None
+
+    def fix(self, class_name: str, reference_points: np.ndarray, size: tuple[int, int] = (512, 512)) -> Camera:
+        """The class's camera; when none was fixed by references yet, the one framing these reference points becomes it."""
+        data = self._read(class_name)
+        if data is not None and data.get("fixed_by") == self.FIXED_BY:
+            return Camera.from_dict(data)
+        return self._write(class_name, camera_for(reference_points, size), replace=data is not None)
+
+    def _read(self, class_name: str) -> dict | None:
         try:
-            return Camera.from_dict(json.loads(self.path_for(class_name).read_text()))
+            data = json.loads(self.path_for(class_name).read_text())
+            Camera.from_dict(data)
+            return data
         except FileNotFoundError:
             return None
-        except (ValueError, KeyError, TypeError, IndexError):
-            return None  # a damaged file: the next get_or_set writes a fresh one
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+            return {}  # a damaged file: replaced by the next fix
 
-    def get_or_set(self, class_name: str, points: np.ndarray, size: tuple[int, int] = (512, 512)) -> Camera:
-        """The class's camera; when there is none yet, the one framing `points` becomes it."""
-        stored = self.get(class_name)
-        if stored is not None:
-            return stored
-        camera = camera_for(points, size)
-        return self._write_first(class_name, camera)
-
-    def _write_first(self, class_name: str, camera: Camera) -> Camera:
-        """Write atomically; if another process got there first, its camera wins."""
+    def _write(self, class_name: str, camera: Camera, *, replace: bool) -> Camera:
+        """Write atomically; if another process fixed the camera first, its camera wins."""
         self.directory.mkdir(parents=True, exist_ok=True)
         target = self.path_for(class_name)
         handle, temp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
         with os.fdopen(handle, "w") as out:
-            json.dump(camera.to_dict(), out)
+            json.dump({**camera.to_dict(), "fixed_by": self.FIXED_BY}, out)
         try:
-            if target.exists() and self.get(class_name) is None:
-                os.replace(temp, target)  # replace a damaged file
+            if replace:
+                os.replace(temp, target)  # a damaged file, or one an older version fixed from any first render
             else:
                 os.link(temp, target)  # fails if a camera appeared meanwhile
         except FileExistsError:

@@ -71,11 +71,13 @@ class CloudExpert:
                                            lacking_scores, measured.lacking, model.thresholds[:, 1])
         regions = self._regions(scan, measured, point_scores, lacking, lacking_scores)
         owners = np.bincount(measured.points.owner, minlength=model.count)
+        nearest = int(np.argmax(owners))
         return CloudReport(
             score, raw, threshold, score >= 0.5, scan.heatmap(point_scores, (lacking[keep], lacking_scores[keep])),
-            regions, int(np.argmax(owners)), self.describe(), point_scores=point_scores,
+            regions, nearest, self.describe(), point_scores=point_scores,
             deviation=measured.points.signed, lacking=(lacking[keep], lacking_scores[keep]),
             grid_map=scan.grid_map(point_scores, (lacking[keep], lacking_scores[keep])), references=model.count,
+            reference_points=lacking[model.surface.owner == nearest],
             alignment={"fitness": round(measured.points.fitness, 4), "residual": measured.points.residual,
                        "start": measured.alignment.start},
             notes=_alignment_notes(measured.points.fitness))
@@ -101,6 +103,30 @@ class CloudExpert:
             fields = describe(cluster, lacking, lacking_scores, np.zeros(len(lacking)), np.zeros(len(lacking), bool), box, area)
             found.append(CloudRegion(**fields, grid_box=grid_box))
         return strongest(found)
+
+
+def self_check(scan: ScanView) -> CloudReport:
+    """Weaker evidence without any reference scan: each place against the surface around it (selfcheck.py)."""
+    from tools.experts.cloud.selfcheck import THRESHOLD_Z, surface_offsets
+
+    cloud = scan.cloud
+    offsets, z = surface_offsets(cloud)
+    scores = to_score(np.abs(z), THRESHOLD_Z).astype(np.float32)
+    spacing = typical_spacing(cloud.points)
+    regions = []
+    for cluster in clusters(cloud.points, scores, spacing):
+        box, area, grid_box = region_box(scan, cloud.points[cluster.rows], cluster.rows)
+        fields = describe(cluster, cloud.points, scores, offsets, np.zeros(len(offsets), bool), box, area)
+        regions.append(CloudRegion(**{**fields, "kind": "bump" if fields["depth"] > 0 else "dent"}, grid_box=grid_box))
+    peak = int(np.argmax(scores))
+    note = ("No reference scan is stored for this class: this is a check of the scan against its own surroundings, "
+            "weaker evidence than a comparison. Add reference scans with `anomaly-chat kb add-ref CLASS FILE...`, "
+            "in the knowledge panel, or attach them with the query.")
+    return CloudReport(float(scores[peak]), float(abs(z[peak])), THRESHOLD_Z, bool(scores[peak] >= 0.5),
+                       scan.heatmap(scores), strongest(regions), 0,
+                       f"surface self-check v{METHOD_VERSION} (no reference scan; offsets in robust spreads)",
+                       point_scores=scores, deviation=offsets, grid_map=scan.grid_map(scores), evidence="self-check",
+                       notes=[note])
 
 
 def _inside_any(points: np.ndarray, regions: list[CloudRegion], spacing: float) -> bool:

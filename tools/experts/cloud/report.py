@@ -30,6 +30,7 @@ class CloudReport(ExpertReport):
     deviation: np.ndarray | None = field(default=None, repr=False)  # signed, scan units, per prepared point
     lacking: tuple | None = field(default=None, repr=False)  # (points K x 3 in the scan frame, scores K)
     grid_map: np.ndarray | None = field(default=None, repr=False)  # H x W 0..1 over the sensor grid, or None
+    reference_points: np.ndarray | None = field(default=None, repr=False)  # the nearest reference, in the scan's frame
     evidence: str = "references"  # "references", or "self-check" (no reference: weaker evidence)
     references: int = 0
     alignment: dict = field(default_factory=dict)  # fitness, residual, start
@@ -38,7 +39,7 @@ class CloudReport(ExpertReport):
     def summary(self) -> str:
         """A short factual text: how it compared, the score, the verdict and the regions in words."""
         verdict = "anomalous" if self.anomalous else "within the normal range"
-        parts = [f"3-D expert ({self.method}): anomaly score {self.score:.2f} (0.50 = threshold; largest "
+        parts = [f"3-D expert: anomaly score {self.score:.2f} (0.50 = threshold; largest "
                  f"deviation {self.raw_score:.3g} vs threshold {self.threshold:.3g}, in the scan's units): {verdict}."]
         if self.alignment:
             parts.append(f"Alignment to the references: {self.alignment['fitness']:.0%} of the points matched, "
@@ -48,7 +49,28 @@ class CloudReport(ExpertReport):
         parts += self.notes
         if self.evidence == "references":
             parts.append(f"Most similar reference: number {self.nearest_reference + 1}.")
-        return " ".join(parts)
+        return " ".join(parts + [f"Method: {self.method}."])
+
+    def explain(self, subject: str = "part") -> str:
+        """What the expert did and found, in full sentences (the offline backend's reasoning)."""
+        if self.evidence == "self-check":
+            parts = [f"No reference scan is stored for this {subject}, so the 3-D expert checked the scan against "
+                     "itself: each place is compared with the smooth surface around it. This is weaker evidence than a "
+                     "comparison with reference scans; it finds local dents, bumps and lumps, not a wrong or missing part."]
+        else:
+            fitted = (f" ({self.alignment['fitness']:.0%} of its points matched, residual {self.alignment['residual']:.3g})"
+                      if self.alignment else "")
+            parts = [f"The 3-D expert aligned the query {subject} to {self.references} reference scan(s){fitted} and "
+                     "measured how far each point lies from the reference surface and which reference surface it lacks."]
+        parts.append(f"Its anomaly score is {self.score:.2f} (0.5 is the threshold calibrated on "
+                     f"{'the references' if self.evidence == 'references' else 'the scan itself'}).")
+        if self.anomalous and self.regions:
+            parts.append("Strongest deviation: " + _region_words(self.regions[0]) + ".")
+            if len(self.regions) > 1:
+                parts.append(f"{len(self.regions) - 1} further region(s) deviate less.")
+        elif not self.anomalous:
+            parts.append("No place deviates by more than the calibrated normal variation.")
+        return " ".join(parts + self.notes)
 
     def to_dict(self) -> dict:
         """JSON-ready fields, without the arrays."""

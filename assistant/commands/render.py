@@ -59,5 +59,5 @@ def _compare_scans(query, references, class_name, cache_dir) -> None:
     if query.kind != "point_cloud" or any(r.kind != "point_cloud" for r in references):
         raise InputError("--ref compares point clouds: give a scan and reference scans")
     fix_class_camera(class_name, cache_dir, references)
-    report, _ = inspect_scan(query, references, image_size=(512, 512), class_name=class_name, cache_dir=cache_dir)
+    report, _ = inspect_scan(query, references, class_name=class_name, cache_dir=cache_dir)
     print(report.summary())

@@ -39,6 +39,7 @@ def group_metrics(rows: list[dict]) -> dict:
               "score_sources": dict(sorted(Counter(r.get("score_source") or "none" for r in scored).items())),
               "by_defect": by_defect(rows)}
     result.update(localisation(rows))
+    result.update(pixel_metrics(rows))
     windows = window_totals(rows)
     if windows:
         result["windows"] = windows
@@ -84,6 +85,16 @@ def localisation(rows: list[dict]) -> dict:
     if not checked:
         return {}
     return {"boxes_checked": len(checked), "box_hits": int(sum(checked)), "box_hit_rate": sum(checked) / len(checked)}
+
+
+def pixel_metrics(rows: list[dict]) -> dict:
+    """Point clouds: pooled pixel AUROC in the sensor grid (cells with a point), from the rows' histograms."""
+    from assistant.evaluation.pixels import pooled_auroc
+
+    histograms = [r["pixels"] for r in rows if r.get("pixels")]
+    if not histograms:
+        return {}
+    return {"pixel_auroc": pooled_auroc(histograms), "pixel_items": len(histograms)}
 
 
 def window_totals(rows: list[dict]) -> dict:

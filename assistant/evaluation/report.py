@@ -22,6 +22,10 @@ PAPER_MEANS = [
 PIXEL_AUROC_NOTE = ("Pixel-level AUROC is not computed here: a verdict carries the vision expert's regions, not its "
                     "heatmap. Measure it with benchmarks/bench_expert.py. Where masks exist, 'box hits' counts how "
                     "often the verdict's box overlaps the ground-truth defect.")
+GRID_NOTE = ("Point clouds are localised in the sensor grid, the frame of the ground-truth masks: the 3-D expert's "
+             "per-point map of an organised scan is a per-cell map there (pixel AUROC pooled over all cells that hold a "
+             "point), and a box hit means the strongest region's box in the grid covers a defect cell. Boxes on the "
+             "rendered view are never compared with these masks.")
 OFFLINE_NOTE = ("The offline backend does not read the prompt: every strategy is answered from the vision expert's "
                 "evidence, so the strategy columns are expected to agree; the prompt ablation needs a VLM backend.")
 CSV_FIELDS = ["strategy", "group", "n", "n_anomalous", "acc", "auroc", "aupr", "scored", "excluded", "undecided",
@@ -138,9 +142,13 @@ def _defects(table: dict) -> str:
 
 
 def _localisation(table: dict) -> str:
-    lines = ["## Localisation", "", PIXEL_AUROC_NOTE]
+    grid = any(r["pooled"].get("pixel_items") for r in table.values())
+    lines = ["## Localisation", "", GRID_NOTE if grid else PIXEL_AUROC_NOTE]
     for strategy, result in table.items():
         p = result["pooled"]
+        if p.get("pixel_items"):
+            lines.append(f"- {strategy}: pixel AUROC {fmt(p['pixel_auroc'])} over the sensor-grid cells with a point "
+                         f"of {p['pixel_items']} scans (the 3-D expert's per-point map; the same for every strategy).")
         if p.get("boxes_checked"):
             lines.append(f"- {strategy}: box hits {p['box_hits']}/{p['boxes_checked']} "
                          f"({fmt(p['box_hit_rate'])}) of anomalies called anomalous with a box and a mask.")

@@ -194,12 +194,15 @@ class EvaluationRun:
         try:
             references = self.picker.pick(item)
             self.limiter.wait()
-            verdict = self._verdict(item, strategy, references)
+            verdict, grid_map = self._verdict(item, strategy, references)
         except ConfigError:
             raise  # the setup is wrong (key, model, URL), not this item: stop the run
         except InputError as exc:
             return self._record(item, strategy, references, None, time.perf_counter() - started, str(exc))
-        return self._record(item, strategy, references, verdict, time.perf_counter() - started)
+        record = self._record(item, strategy, references, verdict, time.perf_counter() - started)
+        if self.dataset.modality == "point_cloud":
+            record.update(grid_fields(record, verdict, item, grid_map))
+        return record
 
     def _backend(self):
         backend = getattr(self._local, "backend", None)
@@ -222,7 +225,8 @@ class EvaluationRun:
                 verdict = event.verdict
         if verdict is None:
             raise RuntimeError(f"the session gave no verdict for {item.id}")
-        return verdict
+        evidence = getattr(getattr(session, "last_turn", None), "evidence", None)
+        return verdict, getattr(getattr(evidence, "expert", None), "grid_map", None)
 
     def _record(self, item: Item, strategy: str, references, verdict, seconds: float, error: str | None = None) -> dict:
         record = {"key": self.key(item, strategy), "item": item.id, "class": item.class_name,
@@ -251,6 +255,20 @@ class EvaluationRun:
                 except InputError:
                     self._series[item.id] = None
             return self._series[item.id]
+
+
+def grid_fields(record: dict, verdict, item: Item, grid_map) -> dict:
+    """Point clouds: box hit and pixel histograms in the sensor grid, never boxes on a rendered view vs masks."""
+    from assistant.evaluation.metrics import load_mask
+    from assistant.evaluation.pixels import cell_histograms, grid_box_hit
+
+    mask = load_mask(item.mask) if item.mask else None
+    fields = {"box_hit": None, "pixels": None}
+    if verdict is not None and record.get("anomalous") and item.anomalous:
+        fields["box_hit"] = grid_box_hit(list(verdict.regions or []), mask)
+    if grid_map is not None:
+        fields["pixels"] = cell_histograms(grid_map, mask)
+    return fields
 
 
 def _verdict_fields(verdict) -> dict:

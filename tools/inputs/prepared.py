@@ -38,7 +38,7 @@ class PreparedCloud:
 
     @cached_property
     def spacing(self) -> np.ndarray:
-        """Local point spacing (float32 (M,)): mean distance to the 4 nearest other points."""
+        """Local point spacing (float32 (M,)), from the local density (see local_spacing)."""
         return local_spacing(self.points)
 
     @cached_property
@@ -61,6 +61,18 @@ def prepare(points: np.ndarray, *, colours: np.ndarray | None = None, max_points
         index = index[_inliers(points[index])]
     return PreparedCloud(np.ascontiguousarray(points[index]), index,
                          None if colours is None else np.ascontiguousarray(colours[index]), plane)
+
+
+def sensor_at_origin(points: np.ndarray) -> bool:
+    """Whether the points look like a scan in its sensor's coordinates: in front of the origin, along +z, far off.
+
+    MVTec 3D-AD grids and most depth cameras store points so; a reconstructed or world-frame scan
+    lies anywhere and is not mistaken for one.
+    """
+    centre = np.asarray(points, np.float64).mean(axis=0)
+    radius = float(np.linalg.norm(points - centre, axis=1).max())
+    distance = float(np.linalg.norm(centre))
+    return distance > 2 * radius and centre[2] > 0.8 * distance
 
 
 def voxel_downsample(points: np.ndarray, max_points: int, seed: int = 0) -> np.ndarray:
@@ -110,14 +122,25 @@ def estimate_normals(points: np.ndarray, neighbours: int = NORMAL_NEIGHBOURS) ->
     return normals
 
 
-def local_spacing(points: np.ndarray, neighbours: int = 4) -> np.ndarray:
-    """Mean distance of each point to its nearest other points."""
-    from scipy.spatial import cKDTree
+def local_spacing(points: np.ndarray) -> np.ndarray:
+    """Local point spacing, from how many points share each point's voxel cell (a cell 4 spacings wide).
 
-    if len(points) <= neighbours:
-        return np.full(len(points), float(np.ptp(points, axis=0).max()) or 1.0, np.float32)
-    distances, _ = cKDTree(points).query(points, k=neighbours + 1)
-    return distances[:, 1:].mean(axis=1).astype(np.float32)
+    On a surface, n points in a cell of side c are about c / sqrt(n) apart; the denser of two
+    staggered grids counts (a cell the surface only grazes holds few points). O(N), no neighbour search.
+    """
+    typical = typical_spacing(points)
+    if len(points) < 8:
+        return np.full(len(points), typical, np.float32)
+    cell = 2.0 ** (np.round(np.log2(4 * typical) * 4) / 4)  # snapped, so a small change elsewhere leaves the grid as it is
+    best = np.full(len(points), np.inf)
+    for shift in (0.0, 0.5):
+        coordinates = np.floor(points / cell + shift).astype(np.int64)
+        coordinates -= coordinates.min(axis=0)
+        dims = coordinates.max(axis=0) + 1
+        keys = (coordinates[:, 0] * dims[1] + coordinates[:, 1]) * dims[2] + coordinates[:, 2]
+        _, cells, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        best = np.minimum(best, cell / np.sqrt(counts[cells.ravel()]))
+    return np.clip(best, 0.5 * typical, 3 * typical).astype(np.float32)
 
 
 def typical_spacing(points: np.ndarray, sample: int = 2000, seed: int = 0) -> float:

@@ -77,12 +77,17 @@ class Camera:
                    depth_range=(float(data["depth_range"][0]), float(data["depth_range"][1])))
 
 
-def camera_for(points: np.ndarray, size: tuple[int, int] = (512, 512), margin: float = 0.06) -> Camera:
+LONG_SIDE = 512  # pixels along the longer side of a cloud's picture
+MAX_ASPECT = 2.0  # a long part gets a picture up to this much longer than wide, not a square with empty sides
+
+
+def camera_for(points: np.ndarray, size: tuple[int, int] | None = None, margin: float = 0.06) -> Camera:
     """A camera that frames the cloud: looking at its face, the robust extent filling the image.
 
-    A scan in sensor coordinates (far from the origin compared with its extent) is seen as the
-    sensor saw it, along +z with image rows along +y. Any other cloud is seen along its thinnest
-    direction (PCA), from above (+z side) when that is ambiguous.
+    A scan in sensor coordinates (in front of the origin along +z, far off compared with its extent)
+    is seen as the sensor saw it, along +z with image rows along +y. Any other cloud is seen along
+    its thinnest direction (PCA), from above (+z side) when that is ambiguous, with +z up in the
+    picture when the view is sideways. Without a size, the picture's shape follows the part's.
     """
     sample = _sample(np.asarray(points, np.float64), 50_000)
     direction, up = _view_axes(sample)
@@ -92,22 +97,30 @@ def camera_for(points: np.ndarray, size: tuple[int, int] = (512, 512), margin: f
     middle = (low + high) / 2
     centre = middle[0] * right + middle[1] * up + middle[2] * direction
     extent = np.maximum(high - low, 1e-9)
+    size = size or _fitting_size(extent[0] / extent[1])
     span = max(extent[0], extent[1] * size[0] / size[1]) * (1 + 2 * margin)
     half_depth = extent[2] / 2 * (1 + 2 * margin) + 1e-9
     return Camera(_vec(direction), _vec(up), _vec(centre), float(span), (int(size[0]), int(size[1])),
                   (-float(half_depth), float(half_depth)))
 
 
+def _fitting_size(aspect: float) -> tuple[int, int]:
+    """(width, height) with the long side LONG_SIDE and the part's width / height ratio, clamped to MAX_ASPECT."""
+    aspect = float(np.clip(aspect, 1 / MAX_ASPECT, MAX_ASPECT))
+    return int(round(LONG_SIDE * min(1.0, aspect))), int(round(LONG_SIDE * min(1.0, 1 / aspect)))
+
+
 def _view_axes(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from tools.inputs.prepared import sensor_at_origin
+
     centroid = points.mean(axis=0)
-    radius = np.linalg.norm(points - centroid, axis=1).max()
-    if np.linalg.norm(centroid) > 2 * radius and centroid[2] > 0:
+    if sensor_at_origin(points):
         return np.array([0.0, 0.0, 1.0]), np.array([0.0, -1.0, 0.0])  # a sensor at the origin
     _, vectors = np.linalg.eigh(np.cov((points - centroid).T))
     direction = vectors[:, 0] * (-1.0 if vectors[2, 0] > 0 else 1.0)  # look down on it, from +z
     if abs(direction[2]) < 1e-6 and direction[np.argmax(np.abs(direction))] < 0:
         direction = -direction
-    hint = np.array([0.0, 1.0, 0.0]) if abs(direction[1]) < 0.9 else np.array([0.0, 0.0, 1.0])
+    hint = np.array([0.0, 0.0, 1.0]) if abs(direction[2]) < 0.9 else np.array([0.0, 1.0, 0.0])  # z up, as most scans
     up = hint - np.dot(hint, direction) * direction
     return direction, up / np.linalg.norm(up)
 
@@ -147,7 +160,7 @@ class CameraStore:
         data = self._read(class_name)
         return Camera.from_dict(data) if data else None
 
-    def fix(self, class_name: str, reference_points: np.ndarray, size: tuple[int, int] = (512, 512)) -> Camera:
+    def fix(self, class_name: str, reference_points: np.ndarray, size: tuple[int, int] | None = None) -> Camera:
         """The class's camera; when none was fixed by references yet, the one framing these reference points becomes it."""
         data = self._read(class_name)
         if data is not None and data.get("fixed_by") == self.FIXED_BY:

@@ -112,17 +112,16 @@ def render_all(points: np.ndarray, camera: Camera | None = None, **prepare_optio
             "views": render_views(ready, camera)}
 
 
-def point_map(cloud, camera: Camera, values: np.ndarray, extra: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-    """H x W float32: the value of the point seen at each pixel (0 where none), as the shaded view shows it.
+def seen_points(cloud, camera: Camera, extra_points: np.ndarray | None = None) -> np.ndarray:
+    """H x W index of the point seen at each pixel as the shaded view shows it (-1: none).
 
-    extra: (points, values) drawn into the same z-buffer (for example reference surface the scan lacks).
+    extra_points (for example reference surface the scan lacks) are drawn into the same z-buffer and
+    numbered after the cloud's own points.
     """
     cloud = as_prepared(cloud)
-    paint = None if extra is None else Paint(np.zeros((len(cloud.points), 3), np.uint8),
-                                             np.zeros(len(cloud.points), np.float32), extra[0])
-    index, _ = _visible(cloud, camera, paint)
-    every = np.concatenate([np.asarray(values, np.float32), [] if extra is None else np.asarray(extra[1], np.float32)])
-    return np.where(index >= 0, every[np.maximum(index, 0)], 0.0).astype(np.float32)
+    paint = None if extra_points is None or not len(extra_points) else \
+        Paint(np.zeros((len(cloud.points), 3), np.uint8), np.zeros(len(cloud.points), np.float32), extra_points)
+    return _visible(cloud, camera, paint)[0]
 
 
 # ---------------------------------------------------------------- internals

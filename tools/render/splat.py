@@ -15,6 +15,7 @@ from tools.render.camera import Camera
 
 MAX_RADIUS = 8  # pixels: larger gaps are holes in the scan, not sparse sampling
 DISC_FILL = 0.9  # disc radius as a share of the spacing: neighbouring discs overlap, without blurring detail
+HOLE_PIXELS = 3  # background gaps up to about twice this wide inside the surface are closed
 HOLE_SHARE = 0.6  # a far pixel is a gap in a nearer surface when this share of its surroundings is that surface
 _DEPTH_BITS = 62  # depth and point index share one int64 key, so np.minimum.at keeps the nearest point
 
@@ -53,7 +54,23 @@ def visible_points(points: np.ndarray, camera: Camera, radii: np.ndarray | int =
     seen = np.where(hit.reshape(height, width), depth[np.maximum(index, 0)], np.inf).astype(np.float32)
     if tolerance is not None:
         index, seen = _close_gaps(index, seen, tolerance, 2 * int(radii.max(initial=0)) + 3)
-    return index, seen
+    return _fill_holes(index, seen)
+
+
+def _fill_holes(index: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Background pixels enclosed by surface (between the lines of a line scanner) take the nearest surface pixel."""
+    from scipy import ndimage
+
+    hit = index >= 0
+    if not hit.any():
+        return index, depth
+    enclosed = ndimage.binary_closing(hit, structure=np.ones((3, 3), bool), iterations=HOLE_PIXELS, border_value=0) & ~hit
+    if not enclosed.any():
+        return index, depth
+    rows, cols = ndimage.distance_transform_edt(~hit, return_distances=False, return_indices=True)
+    index, depth = index.copy(), depth.copy()
+    index[enclosed], depth[enclosed] = index[rows[enclosed], cols[enclosed]], depth[rows[enclosed], cols[enclosed]]
+    return index, depth
 
 
 def _close_gaps(index: np.ndarray, depth: np.ndarray, tolerance: float, window: int) -> tuple[np.ndarray, np.ndarray]:

@@ -6,7 +6,8 @@ nearest reference point's normal (point-to-plane) does not: on a clean surface i
 around zero, and averaged over about 20 neighbouring points (a voxel grid, two staggered grids)
 the noise shrinks while a dent or bulge stays. A point farther from every reference point than
 the sampling allows (a lump, a part that should not be there) counts by that distance too.
-The other direction finds what is missing: reference surface with no scan point near it.
+The other direction finds what is missing: reference surface with no scan point near it. Points
+beyond the edge of the other scan's view are not compared (tools/experts/cloud/coverage.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from tools.experts.cloud.coverage import beyond_edge
 
 SMOOTH_POINTS = 20  # points averaged per voxel cell
 GAP_SPACINGS = 2.5  # a point this many spacings from the other surface is off it, not just sampled apart
@@ -53,6 +56,8 @@ def deviation(points: np.ndarray, surface: Surface, spacing: float) -> PointDevi
     offset = points - surface.points[nearest]
     along = np.einsum("ij,ij->i", offset, surface.normals[nearest])
     gap = np.maximum(distance - GAP_SPACINGS * max(surface.spacing, spacing), 0.0)
+    outside = beyond_edge(points, gap, surface.points, surface.tree, max(surface.spacing, spacing))
+    along, gap = np.where(outside, 0.0, along), np.where(outside, 0.0, gap)  # nothing there to compare with
     matched = gap == 0
     residual = float(np.sqrt(np.mean(along[matched] ** 2))) if matched.any() else float("inf")
     cell = spacing * np.sqrt(SMOOTH_POINTS)
@@ -70,8 +75,9 @@ def missing(surface: Surface, points: np.ndarray, spacing: float, tree=None) -> 
     from scipy.spatial import cKDTree
 
     tree = tree if tree is not None else cKDTree(points)
-    distance, _ = tree.query(surface.points, k=1, distance_upper_bound=np.inf)
+    distance, _ = tree.query(surface.points, k=1)
     gap = np.maximum(distance - GAP_SPACINGS * max(surface.spacing, spacing), 0.0)
+    gap[beyond_edge(surface.points, gap, points, tree, max(surface.spacing, spacing))] = 0.0
     return cell_mean(surface.points, gap, surface.spacing * np.sqrt(SMOOTH_POINTS)).astype(np.float32)
 
 

@@ -37,6 +37,7 @@ class CloudExpert:
     def __init__(self, *, cache_dir=None, seed: int = 0):
         self.cache_dir, self.seed = cache_dir, seed
         self.model: ReferenceModel | None = None
+        self.last_measurement = None  # the raw measurement behind the last report (benchmarks re-use it)
         self.loaded_from: str | None = None  # "memory" or "disk" when the last fit was cached
 
     def fit(self, references: list[PreparedCloud], keys: list[str] | None = None) -> CloudExpert:
@@ -61,19 +62,20 @@ class CloudExpert:
         if self.model is None:
             raise InputError("the 3-D expert has no references yet; call fit(references) first")
         model, cloud = self.model, scan.cloud
-        measured = model.measure(cloud, self.seed)
+        measured = self.last_measurement = model.measure(cloud, self.seed)
         limits = model.thresholds[measured.points.nearest, 0]
         point_scores = to_score(measured.points.magnitude, limits).astype(np.float32)
         lacking_scores = to_score(measured.lacking, model.thresholds[:, 1]).astype(np.float32)
         lacking = measured.alignment.inverse(model.surface.points)
         keep = lacking_scores >= 0.25  # only reference surface the scan clearly lacks is drawn or mapped
+        scan.extra_points = lacking[keep]
         score, raw, threshold = _strongest(point_scores, measured.points.magnitude, limits,
                                            lacking_scores, measured.lacking, model.thresholds[:, 1])
-        regions = self._regions(scan, measured, point_scores, lacking, lacking_scores)
+        regions = self._regions(scan, measured, point_scores, lacking, lacking_scores, keep)
         owners = np.bincount(measured.points.owner, minlength=model.count)
         nearest = int(np.argmax(owners))
         return CloudReport(
-            score, raw, threshold, score >= 0.5, scan.heatmap(point_scores, (lacking[keep], lacking_scores[keep])),
+            score, raw, threshold, score >= 0.5, scan.heatmap(point_scores, lacking_scores[keep]),
             regions, nearest, self.describe(), point_scores=point_scores,
             deviation=measured.points.signed, lacking=(lacking[keep], lacking_scores[keep]),
             grid_map=scan.grid_map(point_scores, (lacking[keep], lacking_scores[keep])), references=model.count,
@@ -89,17 +91,18 @@ class CloudExpert:
         return (f"3-D registration and point-to-surface deviation v{METHOD_VERSION} ({count} reference scan(s), "
                 f"threshold from {calibration})")
 
-    def _regions(self, scan: ScanView, measured, point_scores, lacking, lacking_scores) -> list[CloudRegion]:
+    def _regions(self, scan: ScanView, measured, point_scores, lacking, lacking_scores, keep) -> list[CloudRegion]:
         cloud, spacing = scan.cloud, typical_spacing(scan.cloud.points)
+        drawn_at = len(cloud.points) + np.cumsum(keep) - 1  # where each kept lacking point is numbered in the view
         found = []
         for cluster in clusters(cloud.points, point_scores, spacing):
-            box, area, grid_box = region_box(scan, cloud.points[cluster.rows], cluster.rows)
+            box, area, grid_box = region_box(scan, cloud.points[cluster.rows], cluster.rows, cluster.rows)
             fields = describe(cluster, cloud.points, point_scores, measured.points.signed, measured.points.off_surface, box, area)
             found.append(CloudRegion(**fields, grid_box=grid_box))
         for cluster in clusters(lacking, lacking_scores, self.model.surface.spacing, missing=True):
             if _inside_any(lacking[cluster.rows], found, spacing):
                 continue  # the same place already deviates (a dent or bulge also leaves its old surface empty)
-            box, area, grid_box = region_box(scan, lacking[cluster.rows], None)
+            box, area, grid_box = region_box(scan, lacking[cluster.rows], drawn_at[cluster.rows], None)
             fields = describe(cluster, lacking, lacking_scores, np.zeros(len(lacking)), np.zeros(len(lacking), bool), box, area)
             found.append(CloudRegion(**fields, grid_box=grid_box))
         return strongest(found)
@@ -115,7 +118,7 @@ def self_check(scan: ScanView) -> CloudReport:
     spacing = typical_spacing(cloud.points)
     regions = []
     for cluster in clusters(cloud.points, scores, spacing):
-        box, area, grid_box = region_box(scan, cloud.points[cluster.rows], cluster.rows)
+        box, area, grid_box = region_box(scan, cloud.points[cluster.rows], cluster.rows, cluster.rows)
         fields = describe(cluster, cloud.points, scores, offsets, np.zeros(len(offsets), bool), box, area)
         regions.append(CloudRegion(**{**fields, "kind": "bump" if fields["depth"] > 0 else "dent"}, grid_box=grid_box))
     peak = int(np.argmax(scores))

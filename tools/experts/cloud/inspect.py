@@ -17,15 +17,16 @@ from tools.inputs.artifacts import Artifact
 from tools.render.views import class_camera, prepared_cloud, set_deviation_paint
 
 
-def scan_view(query: Artifact, image_size: tuple[int, int], class_name: str | None,
+def scan_view(query: Artifact, image_size: tuple[int, int] | None, class_name: str | None,
               cache_dir: Path | None) -> ScanView:
-    """The query prepared as its view renders it, with that view's camera and, for a grid, its cells."""
+    """The query prepared as its view renders it, with that view's camera (at image_size) and, for a grid, its cells."""
     cloud = prepared_cloud(query)
-    camera = class_camera(cloud, class_name, cache_dir).resized(*image_size)
+    camera = class_camera(cloud, class_name, cache_dir)
+    camera = camera.resized(*image_size) if image_size else camera
     return ScanView(cloud, camera, query.payload, query.extra.get("valid"))
 
 
-def inspect_scan(query: Artifact, references: list[Artifact], *, image_size: tuple[int, int],
+def inspect_scan(query: Artifact, references: list[Artifact], *, image_size: tuple[int, int] | None = None,
                  class_name: str | None = None, cache_dir: Path | None = None) -> tuple[CloudReport, object]:
     """(report, reference | query | deviation picture) for a query scan and its reference scans (may be none)."""
     scan = scan_view(query, image_size, class_name, cache_dir)

@@ -20,12 +20,16 @@ import numpy as np
 
 from tools.experts.cloud.deviation import PointDeviation, Surface, cell_max, deviation, missing
 from tools.experts.cloud.registration import Alignment, Target, make_target, register
-from tools.inputs.prepared import PreparedCloud, estimate_normals, open3d_cloud, typical_spacing, voxel_downsample
+from tools.inputs.prepared import (PreparedCloud, estimate_normals, open3d_cloud, sensor_at_origin, typical_spacing,
+                                   voxel_downsample)
 
 MAX_SURFACE_POINTS = 150_000
 LEAVE_ONE_OUT_MARGIN = 1.5
 HALVES_MARGIN = 3.0
-ORDINARY_SPREAD = 4.0  # places varying more than this x the median place vary for a reason (coverage, a loose part)
+# Places that deviate more than this x the median place vary for a reason (a wall one view sees and
+# another does not), so their own variation sets their threshold; for surface a scan lacks, random
+# gaps in the sampling are as likely anywhere, so its largest leave-one-out value is the floor everywhere.
+ORDINARY_SPREAD = (4.0, np.inf)  # (deviation, lack of surface)
 LOCAL_REACH = 0.04  # normal variation is pooled over cells of this share of the object's size
 ORIENT_SAMPLE = 8000  # normals are made consistent on this many points, then carried to the rest
 
@@ -50,6 +54,7 @@ class ReferenceModel:
     normal_scores: dict = field(default_factory=dict)  # how the thresholds came about
     alignments: list[dict] = field(default_factory=list)  # how well each reference fitted the first
     count: int = 1
+    variation: np.ndarray | None = field(default=None, repr=False)  # (M, 2) leave-one-out deviation and lack
     _target: Target | None = field(default=None, repr=False)
 
     @property
@@ -87,28 +92,30 @@ def fit(clouds: list[PreparedCloud], seed: int = 0) -> ReferenceModel:
     surface = _surface_of(placed, list(range(len(clouds))))
     model = ReferenceModel(surface, size, np.zeros((len(surface.points), 2), np.float32), alignments=alignments,
                            count=len(clouds))
-    variation = _leave_one_out(model, placed, seed) if len(clouds) > 1 else _halves(model, placed[0], seed)
+    model.variation = _leave_one_out(model, placed, seed) if len(clouds) > 1 else _halves(model, placed[0], seed)
     margin = LEAVE_ONE_OUT_MARGIN if len(clouds) > 1 else HALVES_MARGIN
-    model.thresholds, model.normal_scores = _thresholds(surface, size, variation, margin)
+    model.thresholds, model.normal_scores = thresholds(surface, size, model.variation, margin)
     model.normal_scores["method"] = "leave-one-out" if len(clouds) > 1 else "two halves of one scan"
     return model
 
 
-def _thresholds(surface: Surface, size: float, variation: np.ndarray, margin: float) -> tuple[np.ndarray, dict]:
+def thresholds(surface: Surface, size: float, variation: np.ndarray, margin: float, *,
+               spread: tuple[float, float] | None = None, reach: float | None = None) -> tuple[np.ndarray, dict]:
     """Per surface point: margin x the normal variation around it, floored at what most of the surface shows."""
-    local = np.stack([cell_max(surface.points, variation[:, k], LOCAL_REACH * size) for k in range(2)], axis=1)
+    spread, reach = spread or ORDINARY_SPREAD, reach or LOCAL_REACH
+    local = np.stack([cell_max(surface.points, variation[:, k], reach * size) for k in range(2)], axis=1)
     sampling = 2 * surface.spacing / np.sqrt(20)  # noise-free references still leave sampling error
-    floor = np.array([_ordinary_largest(local[:, k], sampling) for k in range(2)])
+    floor = np.array([_ordinary_largest(local[:, k], sampling, spread[k]) for k in range(2)])
     thresholds = (margin * np.maximum(local, floor)).astype(np.float32)
     summary = {"margin": margin, "typical": [float(v) for v in floor],
                "largest": [float(v) for v in local.max(axis=0)]}
     return thresholds, summary
 
 
-def _ordinary_largest(local: np.ndarray, sampling: float) -> float:
+def _ordinary_largest(local: np.ndarray, sampling: float, spread: float) -> float:
     """The largest normal variation among ordinary places (at least the sampling error): the floor of every threshold."""
     typical = max(float(np.median(local)), sampling)
-    return float(local[local <= ORDINARY_SPREAD * typical].max(initial=typical))
+    return float(local[local <= spread * typical].max(initial=typical))
 
 
 def _surface_of(clouds: list[np.ndarray], owners: list[int]) -> Surface:
@@ -145,8 +152,7 @@ def _outwards(points: np.ndarray, normals: np.ndarray) -> float:
     way a scanner looks down on a table; a closed scan's normals point away from its centre.
     """
     centre = points.mean(axis=0)
-    radius = float(np.linalg.norm(points - centre, axis=1).max())
-    if np.linalg.norm(centre) > 2 * radius and centre[2] > 0:
+    if sensor_at_origin(points):
         return 1.0 if np.einsum("ij,ij->i", normals, -points).mean() >= 0 else -1.0
     mean = normals.mean(axis=0)
     if np.linalg.norm(mean) > 0.3:

@@ -29,7 +29,7 @@ class CloudReport(ExpertReport):
     point_scores: np.ndarray | None = field(default=None, repr=False)  # 0..1 per prepared scan point
     deviation: np.ndarray | None = field(default=None, repr=False)  # signed, scan units, per prepared point
     lacking: tuple | None = field(default=None, repr=False)  # (points K x 3 in the scan frame, scores K)
-    grid_map: np.ndarray | None = field(default=None, repr=False)  # H x W 0..1 over the sensor grid, or None
+    grid_map: np.ndarray | None = field(default=None, repr=False)  # H x W 0..1 over the sensor grid (NaN: no point)
     reference_points: np.ndarray | None = field(default=None, repr=False)  # the nearest reference, in the scan's frame
     evidence: str = "references"  # "references", or "self-check" (no reference: weaker evidence)
     references: int = 0

@@ -15,7 +15,7 @@ import numpy as np
 
 from tools.inputs.prepared import PreparedCloud
 from tools.render.camera import Camera
-from tools.render.cloud import point_map
+from tools.render.cloud import seen_points
 
 GRID_REACH_SPACINGS = 3.0  # a grid point takes the score of the nearest prepared point within this many spacings
 
@@ -29,19 +29,32 @@ class ScanView:
     all_points: np.ndarray | None = None  # every point of the scan (the artifact's payload)
     valid: np.ndarray | None = None  # H x W bool: which grid cells hold those points, row-major
 
-    def heatmap(self, scores: np.ndarray, extra: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    extra_points: np.ndarray | None = None  # points drawn with the scan (reference surface it lacks), numbered after it
+
+    @cached_property
+    def seen(self) -> np.ndarray:
+        """H x W index of the point seen at each pixel of the view (the scan's, then extra_points; -1: none)."""
+        return seen_points(self.cloud, self.camera, self.extra_points)
+
+    def heatmap(self, scores: np.ndarray, extra_scores: np.ndarray | None = None) -> np.ndarray:
         """H x W 0..1 in the view's pixels: the score of the surface seen at each pixel."""
-        return point_map(self.cloud, self.camera, scores, extra if extra is not None and len(extra[0]) else None)
+        every = np.concatenate([scores, extra_scores if extra_scores is not None else
+                                np.zeros(0 if self.extra_points is None else len(self.extra_points))]).astype(np.float32)
+        return np.where(self.seen >= 0, every[np.maximum(self.seen, 0)], 0.0).astype(np.float32)
 
     def grid_map(self, scores: np.ndarray, extra: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray | None:
-        """H x W 0..1 over the sensor grid (organised scans only, else None)."""
+        """H x W 0..1 over the sensor grid, NaN in cells without a point (organised scans only, else None).
+
+        extra (points, scores) not in the scan, such as reference surface it lacks, lands in the cells
+        a pinhole sensor would see it in, when the grid is one.
+        """
         if self.valid is None or self.all_points is None:
             return None
-        grid = np.zeros(self.valid.shape, np.float32)
+        grid = np.full(self.valid.shape, np.nan, np.float32)
         grid[self.valid] = self._carried(scores)
         if extra is not None and len(extra[0]) and self.pinhole is not None:
             rows, cols, inside = self._cells_of(extra[0])
-            np.maximum.at(grid, (rows[inside], cols[inside]), extra[1][inside].astype(np.float32))
+            np.fmax.at(grid, (rows[inside], cols[inside]), extra[1][inside].astype(np.float32))
         return grid
 
     def grid_box(self, points: np.ndarray, rows: np.ndarray | None) -> tuple[float, float, float, float] | None:
@@ -107,19 +120,13 @@ class ScanView:
         return carried
 
 
-def region_box(scan: ScanView, points: np.ndarray, rows: np.ndarray | None):
+def region_box(scan: ScanView, points: np.ndarray, seen_rows: np.ndarray, grid_rows: np.ndarray | None):
     """(box in the view, share of the view's pixels, box in the sensor grid or None) of a region's points.
 
-    rows: the region's rows in the scan's prepared points, or None for points that are not part of
-    the scan (reference surface the scan lacks), which are drawn into the same z-buffer.
+    seen_rows: the region's numbers in the view's z-buffer (ScanView.seen); grid_rows: its rows in the
+    prepared scan (None for points that are not part of the scan, such as reference surface it lacks).
     """
-    cloud = scan.cloud
-    if rows is not None:
-        marks = np.zeros(len(cloud.points), np.float32)
-        marks[rows] = 1.0
-        seen = point_map(cloud, scan.camera, marks) > 0
-    else:
-        seen = point_map(cloud, scan.camera, np.zeros(len(cloud.points), np.float32), (points, np.ones(len(points)))) > 0
+    seen = np.isin(scan.seen, seen_rows)
     height, width = seen.shape
     if seen.any():
         found_rows, found_cols = np.nonzero(seen)
@@ -129,4 +136,4 @@ def region_box(scan: ScanView, points: np.ndarray, rows: np.ndarray | None):
         cols, image_rows, _ = scan.camera.project(points)
         box = tuple(float(np.clip(v, 0, 1)) for v in (cols.min() / width, image_rows.min() / height,
                                                        cols.max() / width, image_rows.max() / height))
-    return tuple(float(v) for v in box), float(seen.mean()), scan.grid_box(points, rows)
+    return tuple(float(v) for v in box), float(seen.mean()), scan.grid_box(points, grid_rows)

@@ -107,19 +107,18 @@ def tune(args) -> None:
 
     dumps = [dict(np.load(path)) for path in sorted(args.cache.glob("replay-*.npz"))]
     print(f"{len(dumps)} development sets\n")
-    print("| margin | spread (deviation, lack) | reach | image AUROC | normals flagged | defects flagged | sets with AUROC < 1 |")
+    print("| margin | alarm rate | reach | image AUROC | normals flagged | defects flagged | sets with AUROC < 1 |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
-    for margin, forward, lack, reach in itertools.product((1.25, 1.5, 2.0, 2.5), (4.0, 8.0, np.inf), (4.0, np.inf),
-                                                          (0.04, 0.08)):
-        per_set = [replayed(data, margin, (forward, lack), reach) for data in dumps]
+    for margin, alarm, reach in itertools.product((1.0, 1.5, 2.0), (0.002, 0.01, 0.05, 0.25), (0.04, 0.08)):
+        per_set = [replayed(data, margin, alarm, reach) for data in dumps]
         labels = np.concatenate([labels for labels, _ in per_set])
         scores = np.concatenate([scores for _, scores in per_set])
         worse = sum(auroc(labels, scores) < 1 for labels, scores in per_set)
-        print(f"| {margin} | {forward}, {lack} | {reach} | {auroc(labels, scores):.3f} | "
+        print(f"| {margin} | {alarm} | {reach} | {auroc(labels, scores):.3f} | "
               f"{(scores[~labels] >= 0.5).mean():.3f} | {(scores[labels] >= 0.5).mean():.3f} | {worse} |")
 
 
-def replayed(data: dict, margin: float, spread: tuple, reach: float) -> tuple[np.ndarray, np.ndarray]:
+def replayed(data: dict, margin: float, alarm: float, reach: float) -> tuple[np.ndarray, np.ndarray]:
     """(labels, scores) of one kept set under other threshold settings."""
     from tools.experts.cloud.deviation import Surface
     from tools.experts.cloud.model import thresholds
@@ -127,7 +126,7 @@ def replayed(data: dict, margin: float, spread: tuple, reach: float) -> tuple[np
 
     points = data["points"]
     surface = Surface(points, np.zeros_like(points), np.zeros(len(points), int), float(data["spacing"]))
-    limits, _ = thresholds(surface, float(data["size"]), data["variation"], margin, spread=spread, reach=reach)
+    limits, _ = thresholds(surface, float(data["size"]), data["variation"], margin, alarm=alarm, reach=reach)
     labels, scores = [], []
     for i, label in enumerate(data["labels"]):
         forward = to_score(data[f"magnitude{i}"], limits[data[f"nearest{i}"], 0]).max()

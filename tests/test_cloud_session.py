@@ -70,11 +70,12 @@ def test_the_class_camera_comes_from_the_references_not_the_query(settings, kb, 
     _run(Session(settings, kb), "", [files["dented"], *refs], class_name="Camera Ball")
     stored = json.loads((settings.cache_dir / "cameras" / "camera_ball.json").read_text())
     from tools.inputs.artifacts import load
-    from tools.render.camera import camera_for
+    from tools.render.camera import camera_for_references
     from tools.render.views import prepared_cloud
 
-    expected = camera_for(np.vstack([prepared_cloud(load(r)).points for r in refs]))
-    assert stored["fixed_by"] == "references" and tuple(stored["centre"]) == pytest.approx(expected.centre)
+    expected = camera_for_references([prepared_cloud(load(r)).points for r in refs])
+    assert stored["fixed_by"] == "references" and stored["follow"]  # free parts in random poses: the view follows
+    assert tuple(stored["direction"]) == pytest.approx(expected.direction) and stored["span"] == pytest.approx(expected.span)
 
 
 def test_without_any_reference_the_verdict_is_a_labelled_self_check_not_undecided(settings, kb, files):

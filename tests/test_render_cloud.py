@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers import data, scans
 from tools.inputs.prepared import prepare, voxel_downsample
-from tools.render.camera import Camera, CameraStore, camera_for, class_key
+from tools.render.camera import Camera, CameraStore, camera_for, camera_for_references, class_key
 from tools.render.cloud import BACKGROUND, Paint, as_prepared, render_depth, render_shaded, render_views
 from tools.render.splat import splat_radii, visible_points
 
@@ -81,21 +81,21 @@ def test_class_key_matches_names_tolerantly():
 def test_the_first_reference_scans_fix_the_camera_and_later_ones_do_not(tmp_path):
     store = CameraStore(tmp_path)
     assert store.get("Metal Nut") is None
-    first = store.fix("Metal Nut", _scene())
+    first = store.fix("Metal Nut", [_scene()])
     moved = _scene() + np.float32([0.02, 0.0, 0.1])
-    assert store.fix("metal_nut", moved) == first == store.get("metal nut")
+    assert store.fix("metal_nut", [moved]) == first == store.get("metal nut")
     assert json.loads((tmp_path / "metal_nut.json").read_text())["fixed_by"] == "references"
 
 
 def test_a_camera_an_older_version_fixed_from_any_render_is_replaced_by_the_references(tmp_path):
     (tmp_path / "gear.json").write_text(json.dumps(camera_for(_scene() * 3).to_dict()))
-    assert CameraStore(tmp_path).fix("gear", _scene()) == camera_for(_scene())
+    assert CameraStore(tmp_path).fix("gear", [_scene()]) == camera_for(_scene())
 
 
 def test_store_replaces_a_damaged_camera_file(tmp_path):
     (tmp_path / "gear.json").write_text("{not json")
     assert CameraStore(tmp_path).get("gear") is None
-    camera = CameraStore(tmp_path).fix("gear", _scene())
+    camera = CameraStore(tmp_path).fix("gear", [_scene()])
     assert CameraStore(tmp_path).get("gear") == camera
 
 
@@ -104,7 +104,7 @@ def test_store_is_first_writer_wins_under_threads(tmp_path):
     results = [None] * 6
 
     def worker(i):
-        results[i] = CameraStore(tmp_path).fix("bolt", clouds[i])
+        results[i] = CameraStore(tmp_path).fix("bolt", [clouds[i]])
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(6)]
     for thread in threads:
@@ -112,6 +112,17 @@ def test_store_is_first_writer_wins_under_threads(tmp_path):
     for thread in threads:
         thread.join()
     assert len({r.to_dict().__repr__() for r in results}) == 1
+
+
+def test_references_scanned_in_one_place_fix_the_whole_view_scanned_anywhere_only_view_and_scale():
+    placed = [_scene(), _scene() + np.float32([0.002, 0, 0])]
+    assert not camera_for_references(placed).follow
+    anywhere = [_scene(), _scene() + np.float32([0.1, 0.05, 0])]
+    camera = camera_for_references(anywhere)
+    assert camera.follow and camera.span == pytest.approx(camera_for(_scene()).span)
+    moved = _scene() + np.float32([0.3, 0, 0])
+    cols, rows, _ = camera.for_cloud(moved).project(moved.mean(axis=0)[None, :])
+    assert abs(cols[0] - camera.size[0] / 2) < 20 and abs(rows[0] - camera.size[1] / 2) < 20
 
 
 def test_voxel_downsample_caps_the_count_and_keeps_the_extent():

@@ -31,6 +31,7 @@ class Camera:
     span: float  # the scale: world units covered by the image width
     size: tuple[int, int] = (512, 512)  # width, height in pixels
     depth_range: tuple[float, float] = (-1.0, 1.0)  # near, far along direction, relative to the centre
+    follow: bool = False  # the centre follows each cloud (parts scanned in any place), the rest stays fixed
 
     def basis(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Unit vectors right, up, forward (forward = viewing direction)."""
@@ -74,14 +75,24 @@ class Camera:
         """The inverse of to_dict."""
         return cls(direction=_vec(data["direction"]), up=_vec(data["up"]), centre=_vec(data["centre"]),
                    span=float(data["span"]), size=(int(data["size"][0]), int(data["size"][1])),
-                   depth_range=(float(data["depth_range"][0]), float(data["depth_range"][1])))
+                   depth_range=(float(data["depth_range"][0]), float(data["depth_range"][1])),
+                   follow=bool(data.get("follow", False)))
+
+    def for_cloud(self, points: np.ndarray) -> Camera:
+        """This camera for a cloud: as it is, or (follow) centred on the cloud's robust middle."""
+        if not self.follow:
+            return self
+        right, up, forward = self.basis()
+        local = _sample(np.asarray(points, np.float64), 50_000) @ np.stack([right, up, forward], axis=1)
+        middle = np.percentile(local, [0.5, 99.5], axis=0).mean(axis=0)
+        return replace(self, centre=_vec(middle[0] * right + middle[1] * up + middle[2] * forward))
 
 
 LONG_SIDE = 512  # pixels along the longer side of a cloud's picture
 MAX_ASPECT = 2.0  # a long part gets a picture up to this much longer than wide, not a square with empty sides
 
 
-def camera_for(points: np.ndarray, size: tuple[int, int] | None = None, margin: float = 0.06) -> Camera:
+def camera_for(points: np.ndarray, size: tuple[int, int] | None = None, margin: float = 0.08) -> Camera:
     """A camera that frames the cloud: looking at its face, the robust extent filling the image.
 
     A scan in sensor coordinates (in front of the origin along +z, far off compared with its extent)
@@ -102,6 +113,23 @@ def camera_for(points: np.ndarray, size: tuple[int, int] | None = None, margin: 
     half_depth = extent[2] / 2 * (1 + 2 * margin) + 1e-9
     return Camera(_vec(direction), _vec(up), _vec(centre), float(span), (int(size[0]), int(size[1])),
                   (-float(half_depth), float(half_depth)))
+
+
+PLACES_VARY = 0.25  # reference scans whose middles lie this share of their size apart were not scanned in one place
+
+
+def camera_for_references(clouds: list[np.ndarray]) -> Camera:
+    """The camera reference scans fix for their class.
+
+    Scanned in one place (a station): the camera framing all of them, so a part that lies off its
+    place shows it. Scanned anywhere (a free part, random poses): the view and scale of the largest
+    one, whose centre then follows each scan (`follow`).
+    """
+    middles = np.array([np.percentile(c, [0.5, 99.5], axis=0).mean(axis=0) for c in clouds])
+    sizes = [float(np.linalg.norm(np.ptp(c, axis=0))) for c in clouds]
+    if len(clouds) > 1 and np.linalg.norm(middles - middles.mean(axis=0), axis=1).max() > PLACES_VARY * np.median(sizes):
+        return replace(camera_for(clouds[int(np.argmax([len(c) for c in clouds]))]), follow=True)
+    return camera_for(np.vstack(clouds))
 
 
 def _fitting_size(aspect: float) -> tuple[int, int]:
@@ -160,12 +188,12 @@ class CameraStore:
         data = self._read(class_name)
         return Camera.from_dict(data) if data else None
 
-    def fix(self, class_name: str, reference_points: np.ndarray, size: tuple[int, int] | None = None) -> Camera:
-        """The class's camera; when none was fixed by references yet, the one framing these reference points becomes it."""
+    def fix(self, class_name: str, references: list[np.ndarray]) -> Camera:
+        """The class's camera; when none was fixed by references yet, the one these reference scans give becomes it."""
         data = self._read(class_name)
         if data is not None and data.get("fixed_by") == self.FIXED_BY:
             return Camera.from_dict(data)
-        return self._write(class_name, camera_for(reference_points, size), replace=data is not None)
+        return self._write(class_name, camera_for_references(list(references)), replace=data is not None)
 
     def _read(self, class_name: str) -> dict | None:
         try:

@@ -14,7 +14,7 @@ import numpy as np
 from tools.render.camera import Camera
 
 MAX_RADIUS = 8  # pixels: larger gaps are holes in the scan, not sparse sampling
-DISC_FILL = 0.9  # disc radius as a share of the spacing: neighbouring discs overlap, without blurring detail
+DISC_FILL = 1.1  # disc radius as a share of the spacing: neighbouring discs overlap, without blurring detail
 HOLE_PIXELS = 3  # background gaps up to about twice this wide inside the surface are closed
 HOLE_SHARE = 0.6  # a far pixel is a gap in a nearer surface when this share of its surroundings is that surface
 _DEPTH_BITS = 62  # depth and point index share one int64 key, so np.minimum.at keeps the nearest point

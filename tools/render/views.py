@@ -105,7 +105,7 @@ def class_camera(cloud: PreparedCloud, class_name: str | None, cache_dir: str | 
     if class_name and cache_dir:
         stored = CameraStore(Path(cache_dir) / "cameras").get(class_name)
         if stored is not None:
-            return stored
+            return stored.for_cloud(cloud.points)
     return camera_for(cloud.points)
 
 
@@ -113,8 +113,7 @@ def fix_class_camera(class_name: str | None, cache_dir: str | Path | None, refer
     """Let reference scans fix their class's camera (once; a query never does)."""
     clouds = [a for a in references if a.kind == "point_cloud"]
     if class_name and cache_dir and clouds:
-        points = np.vstack([prepared_cloud(a).points for a in clouds])
-        CameraStore(Path(cache_dir) / "cameras").fix(class_name, points)
+        CameraStore(Path(cache_dir) / "cameras").fix(class_name, [prepared_cloud(a).points for a in clouds])
 
 
 def reference_image(artifact: Artifact, *, class_name: str | None = None, cache_dir: str | Path | None = None) -> Image.Image:

@@ -56,6 +56,6 @@ def _widest_gaps(centres: np.ndarray, neighbours: np.ndarray, use: np.ndarray | 
     last = np.take_along_axis(angles, np.maximum(valid - 1, 0)[:, None], axis=1)
     with np.errstate(invalid="ignore"):  # unused neighbours sort last as inf; their differences are dropped
         steps = np.where(np.isfinite(angles[:, 1:]), np.diff(angles, axis=1), 0.0)
-    wrap = (first + 2 * np.pi - last)[:, 0]
+        wrap = (first + 2 * np.pi - last)[:, 0]
     widest = np.maximum(steps.max(axis=1), wrap)
     return np.where(valid >= 3, widest, 2 * np.pi)

@@ -20,6 +20,7 @@ from tools.experts.cloud.coverage import beyond_edge
 
 SMOOTH_POINTS = 20  # points averaged per voxel cell
 GAP_SPACINGS = 2.5  # a point this many spacings from the other surface is off it, not just sampled apart
+SHRINK = 2.0  # a cell's mean counts as if it held this many more points with no deviation
 
 
 @dataclass
@@ -34,7 +35,10 @@ class Surface:
     def __post_init__(self):
         from scipy.spatial import cKDTree
 
+        from tools.inputs.prepared import local_spacing
+
         self.tree = cKDTree(self.points)
+        self.local = local_spacing(self.points)  # sparser where a surface was seen at a grazing angle
 
 
 @dataclass
@@ -50,12 +54,15 @@ class PointDeviation:
     residual: float = 0.0  # RMS point-to-plane distance of those points (before averaging)
 
 
-def deviation(points: np.ndarray, surface: Surface, spacing: float) -> PointDeviation:
-    """Deviation of aligned scan points (spacing: the scan's own typical point spacing)."""
+def deviation(points: np.ndarray, surface: Surface, spacing: float, local: np.ndarray) -> PointDeviation:
+    """Deviation of aligned scan points (spacing: the scan's typical point spacing; local: each point's own).
+
+    The sampling gap allowed at a point is GAP_SPACINGS times the sparser of the two scans there.
+    """
     distance, nearest = surface.tree.query(points, k=1)
     offset = points - surface.points[nearest]
     along = np.einsum("ij,ij->i", offset, surface.normals[nearest])
-    gap = np.maximum(distance - GAP_SPACINGS * max(surface.spacing, spacing), 0.0)
+    gap = np.maximum(distance - GAP_SPACINGS * np.maximum(surface.local[nearest], local), 0.0)
     outside = beyond_edge(points, gap, surface.points, surface.tree, max(surface.spacing, spacing))
     along, gap = np.where(outside, 0.0, along), np.where(outside, 0.0, gap)  # nothing there to compare with
     matched = gap == 0
@@ -67,7 +74,7 @@ def deviation(points: np.ndarray, surface: Surface, spacing: float) -> PointDevi
                           surface.owner[nearest], nearest, float(matched.mean()), residual)
 
 
-def missing(surface: Surface, points: np.ndarray, spacing: float, tree=None) -> np.ndarray:
+def missing(surface: Surface, points: np.ndarray, spacing: float, local: np.ndarray, tree=None) -> np.ndarray:
     """Per reference point (float32 (M,)): how far beyond the sampling gap the nearest scan point is.
 
     Large where the reference has surface the aligned scan lacks (a hole, a missing part).
@@ -75,8 +82,8 @@ def missing(surface: Surface, points: np.ndarray, spacing: float, tree=None) -> 
     from scipy.spatial import cKDTree
 
     tree = tree if tree is not None else cKDTree(points)
-    distance, _ = tree.query(surface.points, k=1)
-    gap = np.maximum(distance - GAP_SPACINGS * max(surface.spacing, spacing), 0.0)
+    distance, nearest = tree.query(surface.points, k=1)
+    gap = np.maximum(distance - GAP_SPACINGS * np.maximum(surface.local, local[nearest]), 0.0)
     gap[beyond_edge(surface.points, gap, points, tree, max(surface.spacing, spacing))] = 0.0
     return cell_mean(surface.points, gap, surface.spacing * np.sqrt(SMOOTH_POINTS)).astype(np.float32)
 
@@ -93,13 +100,17 @@ def cell_max(points: np.ndarray, values: np.ndarray, cell: float) -> np.ndarray:
 
 
 def cell_mean(points: np.ndarray, values: np.ndarray, cell: float) -> np.ndarray:
-    """Each point's value averaged with the points in its voxel cell, over two grids offset by half a cell."""
+    """Each point's value averaged with the points in its voxel cell, over two grids offset by half a cell.
+
+    The mean is shrunk towards zero where a cell holds few points (divided by count + SHRINK): one
+    stray point is weak evidence, twenty points agreeing are not.
+    """
     total = np.zeros(len(points), np.float64)
     for shift in (0.0, 0.5):
         cells = _cell_ids(np.floor(points / cell + shift).astype(np.int64))
         sums = np.bincount(cells, weights=values)
         counts = np.bincount(cells)
-        total += sums[cells] / counts[cells]
+        total += sums[cells] / (counts[cells] + SHRINK)
     return total / 2
 
 

@@ -4,10 +4,11 @@ Every reference scan is registered to the largest one and the union, thinned on 
 becomes the reference surface (normals from 20 neighbours, made consistent). Calibration needs no
 defective sample: each reference is registered to the surface of the others and measured exactly
 like a query (leave-one-out). How far the references deviate from each other is kept per place on
-the surface (the largest leave-one-out deviation within a few millimetres, never below the
-typical place), because normal variation is not the same everywhere: a steep wall that one scan
-sees and another does not varies far more than a flat top. A point's threshold is a margin above
-that, separately for "deviates from the surface" and "lacks surface". With a single reference its
+the surface (the largest leave-one-out deviation within a few millimetres), because normal
+variation is not the same everywhere: a steep wall that one scan sees and another does not varies
+far more than a flat top. A point's threshold is a margin above that, and never below a
+surface-wide threshold extrapolated from the tail of all leave-one-out deviations (tail_threshold),
+separately for "deviates from the surface" and "lacks surface". With a single reference its
 two random halves are compared instead; two samplings of one scan agree better than two scans
 do, so that margin is wider.
 """
@@ -20,16 +21,14 @@ import numpy as np
 
 from tools.experts.cloud.deviation import PointDeviation, Surface, cell_max, deviation, missing
 from tools.experts.cloud.registration import Alignment, Target, make_target, register
-from tools.inputs.prepared import (PreparedCloud, estimate_normals, open3d_cloud, sensor_at_origin, typical_spacing,
-                                   voxel_downsample)
+from tools.inputs.prepared import (PreparedCloud, estimate_normals, local_spacing, open3d_cloud, sensor_at_origin,
+                                   typical_spacing, voxel_downsample)
 
 MAX_SURFACE_POINTS = 150_000
 LEAVE_ONE_OUT_MARGIN = 1.5
 HALVES_MARGIN = 3.0
-# Places that deviate more than this x the median place vary for a reason (a wall one view sees and
-# another does not), so their own variation sets their threshold; for surface a scan lacks, random
-# gaps in the sampling are as likely anywhere, so its largest leave-one-out value is the floor everywhere.
-ORDINARY_SPREAD = (4.0, np.inf)  # (deviation, lack of surface)
+ALARM_RATE = 0.05  # the share of normal scans the surface-wide threshold may flag (tail extrapolation)
+TAIL_START = 0.98  # the tail of the leave-one-out deviations starts at this quantile
 LOCAL_REACH = 0.04  # normal variation is pooled over cells of this share of the object's size
 ORIENT_SAMPLE = 8000  # normals are made consistent on this many points, then carried to the rest
 
@@ -72,8 +71,9 @@ def measure(points: np.ndarray, surface: Surface, target: Target, seed: int = 0)
     """Register points to a surface, then the deviation of each point and the surface each point lacks."""
     alignment = register(points, target, seed=seed)
     aligned = alignment.apply(points)
-    spacing = typical_spacing(aligned)
-    return Measurement(alignment, aligned, deviation(aligned, surface, spacing), missing(surface, aligned, spacing))
+    spacing, local = typical_spacing(aligned), local_spacing(aligned)
+    return Measurement(alignment, aligned, deviation(aligned, surface, spacing, local),
+                       missing(surface, aligned, spacing, local))
 
 
 def fit(clouds: list[PreparedCloud], seed: int = 0) -> ReferenceModel:
@@ -99,23 +99,33 @@ def fit(clouds: list[PreparedCloud], seed: int = 0) -> ReferenceModel:
     return model
 
 
-def thresholds(surface: Surface, size: float, variation: np.ndarray, margin: float, *,
-               spread: tuple[float, float] | None = None, reach: float | None = None) -> tuple[np.ndarray, dict]:
-    """Per surface point: margin x the normal variation around it, floored at what most of the surface shows."""
-    spread, reach = spread or ORDINARY_SPREAD, reach or LOCAL_REACH
+def thresholds(surface: Surface, size: float, variation: np.ndarray, margin: float, *, alarm: float | None = None,
+               reach: float | None = None) -> tuple[np.ndarray, dict]:
+    """Per surface point: the larger of the surface-wide tail threshold and margin x the normal variation around it."""
+    alarm, reach = alarm or ALARM_RATE, reach or LOCAL_REACH
     local = np.stack([cell_max(surface.points, variation[:, k], reach * size) for k in range(2)], axis=1)
     sampling = 2 * surface.spacing / np.sqrt(20)  # noise-free references still leave sampling error
-    floor = np.array([_ordinary_largest(local[:, k], sampling, spread[k]) for k in range(2)])
-    thresholds = (margin * np.maximum(local, floor)).astype(np.float32)
-    summary = {"margin": margin, "typical": [float(v) for v in floor],
-               "largest": [float(v) for v in local.max(axis=0)]}
-    return thresholds, summary
+    floor = np.array([max(tail_threshold(variation[:, k], alarm), sampling) for k in range(2)])
+    limits = np.maximum(floor, margin * local).astype(np.float32)
+    summary = {"margin": margin, "alarm_rate": alarm, "surface_wide": [float(v) for v in floor],
+               "largest_normal": [float(v) for v in variation.max(axis=0)]}
+    return limits, summary
 
 
-def _ordinary_largest(local: np.ndarray, sampling: float, spread: float) -> float:
-    """The largest normal variation among ordinary places (at least the sampling error): the floor of every threshold."""
-    typical = max(float(np.median(local)), sampling)
-    return float(local[local <= spread * typical].max(initial=typical))
+def tail_threshold(values: np.ndarray, alarm: float) -> float:
+    """The value a normal scan's largest deviation exceeds with probability about `alarm` (peaks over threshold).
+
+    The leave-one-out deviations above their 98th percentile are taken as exponentially distributed
+    (the tail of a maximum of many noisy cells); the threshold extrapolates that tail to one
+    exceedance in 1/alarm scans. Four references show only four largest values; the tail of all
+    their points says more about a fifth.
+    """
+    values = np.asarray(values, np.float64)
+    start = float(np.quantile(values, TAIL_START))
+    excess = values[values > start] - start
+    if len(excess) < 5:
+        return float(values.max(initial=0.0))
+    return start + float(excess.mean()) * float(np.log(len(excess) / alarm))
 
 
 def _surface_of(clouds: list[np.ndarray], owners: list[int]) -> Surface:

@@ -50,9 +50,13 @@ def facing_camera(camera: Camera, cloud: PreparedCloud, region) -> Camera:
                    centre=tuple(float(v) for v in middle))
 
 
-def is_seen(region) -> bool:
-    """Whether the region shows in the view its box was measured in."""
-    return region.area > 0
+def is_seen(region, cloud: PreparedCloud, camera: Camera) -> bool:
+    """Whether the region shows well in the view: on the near side and facing the viewer, not at the rim."""
+    _, nearest = _nearest(cloud.points, np.asarray(region.centre, np.float64))
+    normal = cloud.normals[nearest]
+    if np.dot(normal, np.asarray(region.centre) - cloud.points.mean(axis=0)) < 0:
+        normal = -normal
+    return region.area > 0 and float(np.dot(normal, -np.asarray(camera.direction))) > 0.5
 
 
 def composite(report, query: PreparedCloud, camera: Camera, reference_points: np.ndarray | None) -> Image.Image:
@@ -61,7 +65,7 @@ def composite(report, query: PreparedCloud, camera: Camera, reference_points: np
 
     paint = deviation_paint(report)
     top = report.regions[0] if report.regions else None
-    seen = camera if top is None or is_seen(top) else facing_camera(camera, query, top)
+    seen = camera if top is None or is_seen(top, query, camera) else facing_camera(camera, query, top)
     panels = []
     if reference_points is not None and len(reference_points):
         panels.append(("reference (aligned)", render_shaded(as_prepared(reference_points), seen)))

@@ -15,6 +15,7 @@ from functools import cached_property
 import numpy as np
 
 NORMAL_NEIGHBOURS = 20
+NORMAL_SAMPLE = 30_000
 PLANE_MIN_SHARE = 0.25  # the plane holds at least this share of the points ...
 PART_MIN_SHARE = 0.03  # ... and something else (the part) at least this share,
 PART_ONE_SIDE = 0.9  # lying on one side of it (a part rests on a table, it does not pierce it),
@@ -33,8 +34,18 @@ class PreparedCloud:
 
     @cached_property
     def normals(self) -> np.ndarray:
-        """Unit normals (float32 (M, 3)) from the nearest neighbours, oriented away from the cloud's centre."""
-        return estimate_normals(self.points)
+        """Unit normals (float32 (M, 3)) from the nearest neighbours, oriented away from the cloud's centre.
+
+        A large cloud gets them from a thinned copy (NORMAL_SAMPLE points), each point taking its
+        nearest sample's: a quarter of the time, and smoother, with shape detail down to a few spacings.
+        """
+        if len(self.points) <= NORMAL_SAMPLE:
+            return estimate_normals(self.points)
+        from scipy.spatial import cKDTree
+
+        sample = self.points[voxel_downsample(self.points, NORMAL_SAMPLE)]
+        _, nearest = cKDTree(sample).query(self.points, k=1)
+        return estimate_normals(sample)[nearest]
 
     @cached_property
     def spacing(self) -> np.ndarray:

@@ -28,6 +28,7 @@ SUGGEST_MIN_SIMILARITY = 0.80
 MAX_ENCODED_IMAGES = 64  # encoded prompt images a session keeps for reuse
 RELATED_RULE_MIN_SIMILARITY = 0.45  # below this a rule of another class is noise, not guidance
 GENERIC_CLASS = {"series": "time_series", "video": "video"}  # seed guidance used when no class is named
+SCAN_REFERENCES = 4  # stored reference scans a point cloud is compared with, at least
 
 
 @dataclass
@@ -157,6 +158,8 @@ class Session:
 
         cache = self.settings.cache_dir
         refs = turn_references(extra_refs, turn.class_name, cache)
+        if turn.modality == "point_cloud":
+            k = max(k, SCAN_REFERENCES)  # the 3-D expert calibrates on its references: one is too few
         if turn.class_name:
             turn.rules = self.kb.rules(turn.class_name)
             refs += stored_references(self.kb, turn.class_name, image, max(0, k - len(refs)), cache)

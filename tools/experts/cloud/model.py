@@ -25,11 +25,12 @@ from tools.inputs.prepared import (PreparedCloud, estimate_normals, local_spacin
                                    typical_spacing, voxel_downsample)
 
 MAX_SURFACE_POINTS = 150_000
-LEAVE_ONE_OUT_MARGIN = 1.5
+LEAVE_ONE_OUT_MARGIN = 2.0
 HALVES_MARGIN = 3.0
-ALARM_RATE = 0.05  # the share of normal scans the surface-wide threshold may flag (tail extrapolation)
+ALARM_RATE = 0.0005  # expected places per normal scan above the surface-wide threshold (tail extrapolation)
 TAIL_START = 0.98  # the tail of the leave-one-out deviations starts at this quantile
-LOCAL_REACH = 0.04  # normal variation is pooled over cells of this share of the object's size
+STRUCTURAL = 20.0  # a place varying this many times the sampling error varies for a reason; it keeps its own threshold
+LOCAL_REACH = 0.08  # normal variation is pooled over cells of this share of the object's size
 ORIENT_SAMPLE = 8000  # normals are made consistent on this many points, then carried to the rest
 
 
@@ -105,7 +106,8 @@ def thresholds(surface: Surface, size: float, variation: np.ndarray, margin: flo
     alarm, reach = alarm or ALARM_RATE, reach or LOCAL_REACH
     local = np.stack([cell_max(surface.points, variation[:, k], reach * size) for k in range(2)], axis=1)
     sampling = 2 * surface.spacing / np.sqrt(20)  # noise-free references still leave sampling error
-    floor = np.array([max(tail_threshold(variation[:, k], alarm), sampling) for k in range(2)])
+    ordinary = local <= STRUCTURAL * sampling  # places that vary for a reason (a wall one view sees) set their own
+    floor = np.array([max(tail_threshold(variation[ordinary[:, k], k], alarm), sampling) for k in range(2)])
     limits = np.maximum(floor, margin * local).astype(np.float32)
     summary = {"margin": margin, "alarm_rate": alarm, "surface_wide": [float(v) for v in floor],
                "largest_normal": [float(v) for v in variation.max(axis=0)]}
@@ -116,16 +118,20 @@ def tail_threshold(values: np.ndarray, alarm: float) -> float:
     """The value a normal scan's largest deviation exceeds with probability about `alarm` (peaks over threshold).
 
     The leave-one-out deviations above their 98th percentile are taken as exponentially distributed
-    (the tail of a maximum of many noisy cells); the threshold extrapolates that tail to one
-    exceedance in 1/alarm scans. Four references show only four largest values; the tail of all
-    their points says more about a fifth.
+    (the tail of a maximum of many noisy cells), with the scale from the median excess (a few
+    extreme places do not set it); the threshold extrapolates that tail to one exceedance in
+    1/alarm scans. Four references show only four largest values; the tail of all their points
+    says more about a fifth.
     """
     values = np.asarray(values, np.float64)
+    if len(values) == 0:
+        return 0.0
     start = float(np.quantile(values, TAIL_START))
     excess = values[values > start] - start
     if len(excess) < 5:
         return float(values.max(initial=0.0))
-    return start + float(excess.mean()) * float(np.log(len(excess) / alarm))
+    scale = float(np.median(excess)) / np.log(2)  # the median of an exponential distribution is scale x ln 2
+    return start + scale * float(np.log(len(excess) / alarm))
 
 
 def _surface_of(clouds: list[np.ndarray], owners: list[int]) -> Surface:

@@ -13,7 +13,15 @@ from assistant.evaluation.datasets import load_dataset
 from assistant.evaluation.evaluate import evaluate
 from assistant.evaluation.runner import RateLimiter, RunOptions
 from tests.fixtures_models import openai_settings_for
-from tests.helpers.datasets import ImageBook, OracleModel, make_folder, make_mvtec, make_mvtec3d, make_nab, request_images
+from tests.helpers.datasets import (
+    ImageBook,
+    OracleModel,
+    make_folder,
+    make_mvtec,
+    make_mvtec3d,
+    make_nab,
+    request_images,
+)
 
 pytestmark = pytest.mark.usefixtures("fast_backoff")
 LONG_SIDE = 160

@@ -225,6 +225,13 @@ def test_views_sheet_has_four_filled_tiles():
             assert _filled(sheet[row + 20: row + 128, col: col + 128]).mean() > 0.05
 
 
+def test_a_scan_from_all_sides_gets_six_views_and_a_scan_of_one_side_four():
+    ball = scans.free_scan(scans.object_mesh("sphere")[0], None, seed=2, points=20_000).points
+    assert np.asarray(render_views(ball, tile=96)).shape == (192, 288, 3)
+    from_above = scans.station_scan(scans.object_mesh("bracket")[0], None, seed=2, grid=False, points=20_000).points
+    assert np.asarray(render_views(prepare(from_above), tile=96)).shape == (192, 192, 3)
+
+
 def test_the_new_user_dent_shows_in_an_unordered_sphere_of_50000_points():
     """The trial that started issue 16: a dent 1 % of the size deep, invisible in the old renders."""
     mesh, dent = scans.object_mesh("sphere", "dent", seed=4)

@@ -52,12 +52,12 @@ class Camera:
         """The same centre and scale seen from another side; elevation 90 is this camera's own view.
 
         Elevation 0 looks across the part from the bottom edge of this view (azimuth 0) or from
-        its right edge (azimuth 90).
+        its right edge (azimuth 90); elevation -90 looks at it from behind.
         """
         right, up, forward = self.basis()
         az, el = np.radians(azimuth), np.radians(elevation)
         eye = np.cos(el) * (np.sin(az) * right - np.cos(az) * up) - np.sin(el) * forward
-        new_up = up if elevation >= 89.9 else -forward - np.dot(-forward, eye) * eye
+        new_up = up if abs(elevation) >= 89.9 else -forward - np.dot(-forward, eye) * eye
         new_up /= np.linalg.norm(new_up)
         radius = max(abs(self.depth_range[0]), abs(self.depth_range[1]), self.span / 2)
         return replace(self, direction=_vec(-eye), up=_vec(new_up), depth_range=(-radius, radius))

@@ -28,6 +28,9 @@ SURFACE = np.array([214, 208, 196], np.float32)  # a light, neutral material
 LIGHT = np.array([-0.45, 0.55, 0.70])  # from the upper left, towards the viewer (camera coordinates)
 AMBIENT = 0.2
 SHEET_VIEWS = (("top", 0.0, 90.0), ("front", 0.0, 15.0), ("side", 90.0, 15.0), ("oblique", 35.0, 40.0))
+ALL_SIDES = (("top", 0.0, 90.0), ("front", 0.0, 0.0), ("right", 90.0, 0.0),
+             ("bottom", 0.0, -90.0), ("back", 180.0, 0.0), ("left", 270.0, 0.0))  # a scan from all sides
+SAME_FROM_BEHIND = 0.5  # a scan of one side shows mostly the same points from behind
 
 
 @dataclass
@@ -90,18 +93,37 @@ def render_depth(cloud, camera: Camera | None = None, *, colormap: str = "viridi
 
 def render_views(cloud, camera: Camera | None = None, *, tile: int = 384, relief: float = 2.0,
                  paint: Paint | None = None) -> Image.Image:
-    """A 2 x 2 sheet of shaded views (top, front, side, oblique) at one common scale."""
+    """A sheet of shaded views at one common scale: top, front, side and oblique for a scan of one side,
+    all six sides (3 x 2) for a scan from all sides, so that no side of a closed part is left unseen."""
     cloud = as_prepared(cloud)
     camera = (camera or camera_for(cloud.points)).resized(tile, tile)
-    sheet = Image.new("RGB", (2 * tile, 2 * tile), BACKGROUND)
+    views = ALL_SIDES if scanned_all_round(cloud, camera) else SHEET_VIEWS
+    columns = 3 if len(views) == 6 else 2
+    sheet = Image.new("RGB", (columns * tile, 2 * tile), BACKGROUND)
     draw, label_font = ImageDraw.Draw(sheet), font(max(12, tile // 24))
-    for i, (label, azimuth, elevation) in enumerate(SHEET_VIEWS):
-        x, y = (i % 2) * tile, (i // 2) * tile
+    for i, (label, azimuth, elevation) in enumerate(views):
+        x, y = (i % columns) * tile, (i // columns) * tile
         sheet.paste(Image.fromarray(_shaded_pixels(cloud, camera.turned(azimuth, elevation), relief, paint)), (x, y))
         draw.text((x + 8, y + 6), label, fill=(240, 240, 240), font=label_font, stroke_width=2, stroke_fill=(0, 0, 0))
-    draw.line((tile, 0, tile, 2 * tile), fill=(90, 90, 90), width=2)
-    draw.line((0, tile, 2 * tile, tile), fill=(90, 90, 90), width=2)
+    for column in range(1, columns):
+        draw.line((column * tile, 0, column * tile, 2 * tile), fill=(90, 90, 90), width=2)
+    draw.line((0, tile, columns * tile, tile), fill=(90, 90, 90), width=2)
     return _with_paint_legend(sheet, paint) if paint is not None and paint.legend else sheet
+
+
+def scanned_all_round(cloud: PreparedCloud, camera: Camera) -> bool:
+    """Whether the scan shows the part from all sides: not a sensor's view of one side, and seen from the front
+    and from behind, different points are in view (a scan of one side shows the same points from behind)."""
+    from tools.inputs.prepared import sensor_at_origin
+
+    if sensor_at_origin(cloud.points):
+        return False
+    small = camera.resized(128, 128)
+    radii = splat_radii(cloud.spacing, small)
+    seen = [set(np.unique(visible_points(cloud.points, view, radii)[0])) - {-1}
+            for view in (small, small.turned(0.0, -90.0))]
+    shared = len(seen[0] & seen[1]) / max(1, min(len(seen[0]), len(seen[1])))
+    return shared < SAME_FROM_BEHIND
 
 
 def render_all(points: np.ndarray, camera: Camera | None = None, **prepare_options) -> dict[str, Image.Image]:

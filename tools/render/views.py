@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 from tools.errors import InputError
@@ -154,8 +153,8 @@ register_view("shaded", ("point_cloud",), "relief shading that shows dents and b
 register_view("depth", ("point_cloud",), "depth map, near bright, far dark",
               "depth image of a 3-D scan (colour = distance from the viewer: bright/yellow is near, dark is far)"
               )(_cloud_view("render_depth"))
-register_view("views", ("point_cloud",), "top, front, side and oblique shaded views",
-              "sheet of four shaded renders of a 3-D scan (top, front, side, oblique; light and shadow show the shape)"
+register_view("views", ("point_cloud",), "shaded views from several sides (four, or six for a scan from all sides)",
+              "sheet of shaded renders of a 3-D scan from several sides, each tile labelled (light and shadow show the shape)"
               )(_cloud_view("render_views"))
 
 

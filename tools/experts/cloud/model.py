@@ -21,8 +21,15 @@ import numpy as np
 
 from tools.experts.cloud.deviation import PointDeviation, Surface, cell_max, deviation, missing
 from tools.experts.cloud.registration import Alignment, Target, make_target, register
-from tools.inputs.prepared import (PreparedCloud, estimate_normals, local_spacing, open3d_cloud, sensor_at_origin,
-                                   typical_spacing, voxel_downsample)
+from tools.inputs.prepared import (
+    PreparedCloud,
+    estimate_normals,
+    local_spacing,
+    open3d_cloud,
+    sensor_at_origin,
+    typical_spacing,
+    voxel_downsample,
+)
 
 MAX_SURFACE_POINTS = 150_000
 LEAVE_ONE_OUT_MARGIN = 2.0

@@ -30,7 +30,8 @@ AMBIENT = 0.2
 SHEET_VIEWS = (("top", 0.0, 90.0), ("front", 0.0, 15.0), ("side", 90.0, 15.0), ("oblique", 35.0, 40.0))
 ALL_SIDES = (("top", 0.0, 90.0), ("front", 0.0, 0.0), ("right", 90.0, 0.0),
              ("bottom", 0.0, -90.0), ("back", 180.0, 0.0), ("left", 270.0, 0.0))  # a scan from all sides
-SAME_FROM_BEHIND = 0.5  # a scan of one side shows mostly the same points from behind
+ROUND_SAMPLE = 2000
+ONE_SIDE_MEAN = 0.35  # consistent normals of a scan of one side add up to at least this (of a sphere's half: 0.5)
 
 
 @dataclass
@@ -97,7 +98,7 @@ def render_views(cloud, camera: Camera | None = None, *, tile: int = 384, relief
     all six sides (3 x 2) for a scan from all sides, so that no side of a closed part is left unseen."""
     cloud = as_prepared(cloud)
     camera = (camera or camera_for(cloud.points)).resized(tile, tile)
-    views = ALL_SIDES if scanned_all_round(cloud, camera) else SHEET_VIEWS
+    views = ALL_SIDES if scanned_all_round(cloud) else SHEET_VIEWS
     columns = 3 if len(views) == 6 else 2
     sheet = Image.new("RGB", (columns * tile, 2 * tile), BACKGROUND)
     draw, label_font = ImageDraw.Draw(sheet), font(max(12, tile // 24))
@@ -111,19 +112,20 @@ def render_views(cloud, camera: Camera | None = None, *, tile: int = 384, relief
     return _with_paint_legend(sheet, paint) if paint is not None and paint.legend else sheet
 
 
-def scanned_all_round(cloud: PreparedCloud, camera: Camera) -> bool:
-    """Whether the scan shows the part from all sides: not a sensor's view of one side, and seen from the front
-    and from behind, different points are in view (a scan of one side shows the same points from behind)."""
-    from tools.inputs.prepared import sensor_at_origin
+def scanned_all_round(cloud: PreparedCloud) -> bool:
+    """Whether the scan shows the part from all sides: made consistent, its normals point every way (they
+    cancel out), while a scan of one side has them mostly facing the sensor. Decided on a small sample."""
+    from tools.inputs.prepared import estimate_normals, open3d_cloud, sensor_at_origin, voxel_downsample
 
-    if sensor_at_origin(cloud.points):
+    if sensor_at_origin(cloud.points) or len(cloud.points) < 50:
         return False
-    small = camera.resized(128, 128)
-    radii = splat_radii(cloud.spacing, small)
-    seen = [set(np.unique(visible_points(cloud.points, view, radii)[0])) - {-1}
-            for view in (small, small.turned(0.0, -90.0))]
-    shared = len(seen[0] & seen[1]) / max(1, min(len(seen[0]), len(seen[1])))
-    return shared < SAME_FROM_BEHIND
+    sample = cloud.points[voxel_downsample(cloud.points, ROUND_SAMPLE)]
+    oriented = open3d_cloud(sample, estimate_normals(sample))
+    try:
+        oriented.orient_normals_consistent_tangent_plane(8)
+    except RuntimeError:
+        return False
+    return float(np.linalg.norm(np.asarray(oriented.normals).mean(axis=0))) < ONE_SIDE_MEAN
 
 
 def render_all(points: np.ndarray, camera: Camera | None = None, **prepare_options) -> dict[str, Image.Image]:

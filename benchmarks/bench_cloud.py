@@ -25,6 +25,7 @@ benchmarks/results/cloud.md are from seeds 2-5 (held out).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -162,13 +163,15 @@ def self_check_route(made: dict) -> list[dict]:
     for label, points, _ in made["queries"]:
         cloud = prepare(points)
         report = self_check(ScanView(cloud, camera_for(cloud.points)))
-        rows.append({"label": label, "score": report.score, "anomalous": report.anomalous})
+        rows.append({"label": label, "score": report.score, "anomalous": report.anomalous, "raw": report.raw_score})
     return rows
 
 
 def summarise(rows: list[dict]) -> dict:
     labels = [r["label"] != "good" for r in rows]
+    shallow = [r for r in rows if r["label"] in ("good", "dent", "bulge")]  # the goal: 1 %-deep dents and bulges
     result = {"image_auroc": auroc(labels, [r["score"] for r in rows]),
+              "dent_bulge_auroc": auroc([r["label"] != "good" for r in shallow], [r["score"] for r in shallow]),
               "normals_flagged": float(np.mean([r["anomalous"] for r in rows if r["label"] == "good"])),
               "n": len(rows)}
     for kind in scans.DEFECTS:
@@ -187,6 +190,7 @@ def summarise(rows: list[dict]) -> dict:
 def generated(args) -> dict:
     routes = {"3-D": three_d_route} | ({} if args.no_render_route else {"2-D render": render_route}) | \
         ({"self-check": self_check_route} if args.self_check else {})
+    routes = {name: run for name, run in routes.items() if not args.routes or name in args.routes}
     if args.replay:
         routes["3-D"] = lambda made, key=None: three_d_route(made, args.cache / f"replay-{key}.npz")
     results: dict = {}
@@ -204,7 +208,7 @@ def generated(args) -> dict:
 
 
 def print_generated(results: dict, markdown: bool) -> None:
-    keys = ["image_auroc", "normals_flagged", *[f"{k}_flagged" for k in scans.DEFECTS], "point_auroc", "seconds"]
+    keys = ["image_auroc", "dent_bulge_auroc", "normals_flagged", *[f"{k}_flagged" for k in scans.DEFECTS], "point_auroc", "seconds"]
     print("| route | scans | " + " | ".join(keys) + " | n |")
     print("|---" * (len(keys) + 3) + "|")
     for route, rows in results.items():
@@ -294,13 +298,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=Path("/tmp/anomaly-chat-bench-cloud"))
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--replay", action="store_true", help="keep what --tune needs in --cache")
+    parser.add_argument("--routes", type=lambda t: t.split(","), default=None, help="3-D,2-D render,self-check")
+    parser.add_argument("--rows", type=Path, help="write every scored scan (route, object, style, label, score) as JSON")
     parser.add_argument("--tune", action="store_true", help="choose the threshold settings from the kept sets")
     args = parser.parse_args(argv)
     if args.tune:
         tune(args)
         return 0
     if not args.no_generated:
-        print_generated(generated(args), args.markdown)
+        results = generated(args)
+        if args.rows:
+            args.rows.write_text(json.dumps(results, default=float))
+        print_generated(results, args.markdown)
     if args.speed:
         speed(args)
     if args.concrete:

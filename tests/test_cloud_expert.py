@@ -120,6 +120,23 @@ def test_report_has_the_expert_report_shape_and_3d_details(bracket, expert):
     assert 0 <= report.nearest_reference < 4 and data["alignment"]["fitness"] > 0.9
 
 
+def test_a_region_carries_its_figures_against_the_references_own_variation(bracket, expert):
+    _, queries = bracket
+    report = expert.score(_view(queries["dent"][0].points))
+    dent = report.regions[0].to_dict()
+    assert dent["basis"] == "references" and dent["deviation"] > dent["threshold"] > 0
+    assert 0 < dent["normal_variation"] < dent["deviation"]  # the references differ far less there than the dent
+    assert dent["deviation"] == pytest.approx(abs(dent["depth"]), rel=0.5)
+
+
+def test_a_good_scan_still_names_the_place_that_differs_most_in_3d(bracket, expert):
+    _, queries = bracket
+    report = expert.score(_view(queries["good"][0].points))
+    place = report.hottest.to_dict()
+    assert not report.regions and place["peak"] < 0.5 and place["deviation"] < place["threshold"]
+    assert len(place["centre"]) == 3 and place["box"]
+
+
 def test_the_fitted_model_is_cached_on_disk(bracket, tmp_path):
     references, _ = bracket
     clouds = [prepare(r.points) for r in references[:2]]
@@ -130,6 +147,7 @@ def test_the_fitted_model_is_cached_on_disk(bracket, tmp_path):
     again = CloudExpert(cache_dir=tmp_path).fit(clouds, keys=["a", "b"])
     assert first.loaded_from is None and again.loaded_from == "disk"
     assert np.array_equal(first.model.thresholds, again.model.thresholds)
+    assert np.allclose(first.model.variation, again.model.variation)  # the follow-ups' normal variation survives
 
 
 def test_one_reference_is_calibrated_from_its_two_halves(bracket):

@@ -91,3 +91,48 @@ def test_stored_reference_scans_are_used_by_ask(settings, kb, files, capsys):
                  "--backend", "offline", "--json"]) == 0
     answer = json.loads(capsys.readouterr().out)
     assert answer["anomalous"] is True and answer["regions"][0]["kind"] == "dent"
+
+
+def _follow_up(session, question):
+    events = list(session.send(question))
+    return next(e.text for e in events if e.kind == "answer"), [e.title for e in events if e.images]
+
+
+def test_follow_ups_about_a_dented_scan_answer_in_3d_with_the_scans_own_figures(settings, kb, files):
+    refs = [files[f"ref{i}"] for i in range(3)]
+    session = Session(settings, kb)
+    _, verdict = _run(session, "", [files["dented"], *refs], class_name="ball")
+    dent = verdict.regions[0]
+    where, _ = _follow_up(session, "where exactly?")
+    centre = "centre (" + ", ".join(f"{v:.3g}" for v in dent["centre"]) + ")"
+    assert centre in where and "deep (in the scan's units)" in where and "scan's own coordinates" in where
+    assert "fractions of the image" not in where
+    why, pictures = _follow_up(session, "why?")
+    assert f"deviates from the reference surface by {dent['deviation']:.3g}" in why
+    assert "the reference scans, each measured against the others, deviate at most" in why and "times as much" in why
+    assert "expert's distance" not in why  # the vision expert's figures on renders would mean nothing here
+    assert any(title.startswith("zoomed, facing each place") for title in pictures)
+    compared, _ = _follow_up(session, "compare it with the reference")
+    assert "Compared with 3 reference normal(s)" in compared and "deviates from the reference surface" in compared
+
+
+def test_follow_ups_about_a_good_scan_point_at_the_place_that_differs_most_in_3d(settings, kb, files):
+    refs = [files[f"ref{i}"] for i in range(3)]
+    session = Session(settings, kb)
+    _, verdict = _run(session, "", [files["good"], *refs], class_name="ball")
+    assert verdict.anomalous is False
+    where, _ = _follow_up(session, "where exactly?")
+    assert "no defect to locate" in where and "centre (" in where and "below the 0.5 threshold" in where
+    why, _ = _follow_up(session, "why?")
+    assert "aligned reference surface" in why and "threshold there" in why
+
+
+def test_follow_ups_after_a_self_check_say_there_was_no_reference(settings, kb, files):
+    session = Session(settings, kb)
+    _run(session, "", [files["dented"]], class_name="lonely ball")
+    why, _ = _follow_up(session, "why?")
+    assert "robust spreads off the surface around it" in why and "no normal variation to compare with" in why
+    compared, _ = _follow_up(session, "compare it with the reference")
+    assert "no reference normal to compare with" in compared
+    score, _ = _follow_up(session, "how sure are you?")
+    assert "the scan's own surroundings" in score

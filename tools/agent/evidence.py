@@ -37,7 +37,7 @@ class Evidence:
     notes: list[str] = field(default_factory=list)
     query: Artifact | None = None  # what was inspected (a series' frame, for zoomed plots)
     expert_options: dict = field(default_factory=dict)  # the class's expert settings and the cache folder
-    cache: dict = field(default_factory=dict, repr=False)  # figures worked out later (region_evidence.py)
+    cache: dict = field(default_factory=dict, repr=False)  # figures and pictures worked out later (places.py)
 
     @property
     def nearest(self) -> ReferenceView | None:
@@ -46,6 +46,17 @@ class Evidence:
             return None
         index = self.expert.nearest_reference if self.expert is not None else 0
         return self.references[min(index, len(self.references) - 1)]
+
+    def nearest_picture(self):
+        """The nearest reference as the query's view shows it, for pictures of the same place on both: an expert
+        that aligns the reference to the query draws it (the 3-D expert), else the reference's own view."""
+        if "nearest picture" not in self.cache:
+            aligned = getattr(self.expert, "aligned_reference", None)
+            picture = aligned() if callable(aligned) else None
+            if picture is None and self.nearest is not None:
+                picture = self.nearest.image
+            self.cache["nearest picture"] = picture
+        return self.cache["nearest picture"]
 
     @property
     def score(self) -> float | None:

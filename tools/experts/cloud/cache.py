@@ -1,7 +1,7 @@
 """On-disk cache of fitted reference models, keyed by the reference scans' content and the method version.
 
 Fitting aligns every reference and calibrates leave-one-out, which takes seconds; the result is
-one .npz file (the reference surface and the thresholds) named by a hash of the scans' sha256
+one .npz file (the reference surface, the thresholds and the references' own variation) named by a hash of the scans' sha256
 values in order and of the method version, so a changed reference or method gives a new key.
 """
 
@@ -33,9 +33,10 @@ def save(cache_dir: str | os.PathLike, name: str, model) -> Path:
     surface = model.surface
     meta = {"size": model.size, "normal_scores": model.normal_scores,
             "alignments": model.alignments, "count": model.count, "spacing": surface.spacing}
+    extra = {} if model.variation is None else {"variation": model.variation.astype(np.float32)}
     with tempfile.NamedTemporaryFile(dir=folder, suffix=".tmp", delete=False) as handle:
         np.savez(handle, meta=np.array(json.dumps(meta)), points=surface.points, normals=surface.normals,
-                 owner=surface.owner, thresholds=model.thresholds)
+                 owner=surface.owner, thresholds=model.thresholds, **extra)
     target = folder / f"{name}.npz"
     os.replace(handle.name, target)
     return target
@@ -53,7 +54,8 @@ def load(cache_dir: str | os.PathLike, name: str):
             meta = json.loads(str(data["meta"]))
             surface = Surface(data["points"], data["normals"], data["owner"], float(meta["spacing"]))
             thresholds = data["thresholds"]
+            variation = data["variation"] if "variation" in data.files else None  # older files: unknown
     except (OSError, ValueError, KeyError):
         return None  # a damaged cache file is rebuilt, not fatal
     return ReferenceModel(surface, float(meta["size"]), thresholds, meta["normal_scores"],
-                          meta["alignments"], int(meta["count"]))
+                          meta["alignments"], int(meta["count"]), variation)

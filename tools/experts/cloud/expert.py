@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import replace
 
 import numpy as np
 
 from tools.errors import InputError
 from tools.experts.cloud import cache as model_cache
 from tools.experts.cloud.model import ReferenceModel, fit
-from tools.experts.cloud.regions import CloudRegion, clusters, describe, strongest
+from tools.experts.cloud.regions import CloudRegion, Finding, clusters, hottest, strongest
 from tools.experts.cloud.report import CloudReport, to_score
-from tools.experts.cloud.views import ScanView, region_box
+from tools.experts.cloud.views import ScanView
 from tools.inputs.prepared import PreparedCloud, typical_spacing
 
 METHOD_VERSION = 1
@@ -71,18 +72,19 @@ class CloudExpert:
         scan.extra_points = lacking[keep]
         score, raw, threshold = _strongest(point_scores, measured.points.magnitude, limits,
                                            lacking_scores, measured.lacking, model.thresholds[:, 1])
-        regions = self._regions(scan, measured, point_scores, lacking, lacking_scores, keep)
+        findings = self._findings(scan, measured, point_scores, limits, (lacking, lacking_scores, keep))
         owners = np.bincount(measured.points.owner, minlength=model.count)
         nearest = int(np.argmax(owners))
         return CloudReport(
             score, raw, threshold, score >= 0.5, scan.heatmap(point_scores, lacking_scores[keep]),
-            regions, nearest, self.describe(), point_scores=point_scores,
+            _regions(findings, scan), nearest, self.describe(), point_scores=point_scores,
             deviation=measured.points.signed, lacking=(lacking[keep], lacking_scores[keep]),
             grid_map=scan.grid_map(point_scores, (lacking[keep], lacking_scores[keep])), references=model.count,
             reference_points=lacking[model.surface.owner == nearest],
             alignment={"fitness": round(measured.points.fitness, 4), "residual": measured.points.residual,
                        "start": measured.alignment.start},
-            notes=_alignment_notes(measured.points.fitness))
+            notes=_alignment_notes(measured.points.fitness), hottest=hottest(scan, findings), camera=scan.camera,
+            scan=scan.cloud)
 
     def describe(self) -> str:
         """The method in one line (for reports and the UI)."""
@@ -91,21 +93,29 @@ class CloudExpert:
         return (f"3-D registration and point-to-surface deviation v{METHOD_VERSION} ({count} reference scan(s), "
                 f"threshold from {calibration})")
 
-    def _regions(self, scan: ScanView, measured, point_scores, lacking, lacking_scores, keep) -> list[CloudRegion]:
-        cloud, spacing = scan.cloud, typical_spacing(scan.cloud.points)
-        drawn_at = len(cloud.points) + np.cumsum(keep) - 1  # where each kept lacking point is numbered in the view
-        found = []
-        for cluster in clusters(cloud.points, point_scores, spacing):
-            box, area, grid_box = region_box(scan, cloud.points[cluster.rows], cluster.rows, cluster.rows)
-            fields = describe(cluster, cloud.points, point_scores, measured.points.signed, measured.points.off_surface, box, area)
-            found.append(CloudRegion(**fields, grid_box=grid_box))
-        for cluster in clusters(lacking, lacking_scores, self.model.surface.spacing, missing=True):
-            if _inside_any(lacking[cluster.rows], found, spacing):
-                continue  # the same place already deviates (a dent or bulge also leaves its old surface empty)
-            box, area, grid_box = region_box(scan, lacking[cluster.rows], drawn_at[cluster.rows], None)
-            fields = describe(cluster, lacking, lacking_scores, np.zeros(len(lacking)), np.zeros(len(lacking), bool), box, area)
-            found.append(CloudRegion(**fields, grid_box=grid_box))
-        return strongest(found)
+    def _findings(self, scan: ScanView, measured, point_scores, limits, lacking_found) -> list[Finding]:
+        """The scan's deviating points, and the reference surface it lacks (only what is drawn: score >= 0.25)."""
+        model, cloud = self.model, scan.cloud
+        variation = model.variation
+        deviating = Finding(cloud.points, point_scores, measured.points.magnitude, limits, measured.points.signed,
+                            measured.points.off_surface, typical_spacing(cloud.points), np.arange(len(cloud.points)),
+                            True, None if variation is None else variation[measured.points.nearest, 0])
+        lacking, lacking_scores, keep = lacking_found
+        kept = int(keep.sum())
+        lacked = Finding(lacking[keep], lacking_scores[keep], measured.lacking[keep], model.thresholds[keep, 1],
+                         np.zeros(kept), np.zeros(kept, bool), model.surface.spacing, len(cloud.points) + np.arange(kept),
+                         False, None if variation is None else variation[keep, 1], missing=True)
+        return [deviating, lacked]
+
+
+def _regions(findings: list[Finding], scan: ScanView) -> list[CloudRegion]:
+    """The strongest regions; reference surface lacked where the scan already deviates is the same place."""
+    deviating, lacked = findings
+    found = deviating.regions(scan)
+    for cluster in clusters(lacked.points, lacked.scores, lacked.spacing, missing=True):
+        if not _inside_any(lacked.points[cluster.rows], found, deviating.spacing):  # a dent also leaves its old surface empty
+            found.append(lacked.region(scan, cluster))
+    return strongest(found)
 
 
 def self_check(scan: ScanView) -> CloudReport:
@@ -115,21 +125,20 @@ def self_check(scan: ScanView) -> CloudReport:
     cloud = scan.cloud
     offsets, z = surface_offsets(cloud)
     scores = to_score(np.abs(z), THRESHOLD_Z).astype(np.float32)
-    spacing = typical_spacing(cloud.points)
-    regions = []
-    for cluster in clusters(cloud.points, scores, spacing):
-        box, area, grid_box = region_box(scan, cloud.points[cluster.rows], cluster.rows, cluster.rows)
-        fields = describe(cluster, cloud.points, scores, offsets, np.zeros(len(offsets), bool), box, area)
-        regions.append(CloudRegion(**{**fields, "kind": "bump" if fields["depth"] > 0 else "dent"}, grid_box=grid_box))
+    finding = Finding(cloud.points, scores, np.abs(z), np.float32(THRESHOLD_Z), offsets, np.zeros(len(offsets), bool),
+                      typical_spacing(cloud.points), np.arange(len(cloud.points)), True, basis="self-check")
+    regions = [replace(r, kind="bump" if r.depth > 0 else "dent") for r in finding.regions(scan)]
     peak = int(np.argmax(scores))
     note = ("No reference scan is stored for this class: this is a check of the scan against its own surroundings, "
             "weaker evidence than a comparison. Add reference scans with `anomaly-chat kb add-ref CLASS FILE...`, "
             "in the knowledge panel, or attach them with the query.")
+    place = hottest(scan, [finding])
+    place = place and replace(place, kind="bump" if place.depth > 0 else "dent")
     return CloudReport(float(scores[peak]), float(abs(z[peak])), THRESHOLD_Z, bool(scores[peak] >= 0.5),
                        scan.heatmap(scores), strongest(regions), 0,
                        f"surface self-check v{METHOD_VERSION} (no reference scan; offsets in robust spreads)",
                        point_scores=scores, deviation=offsets, grid_map=scan.grid_map(scores), evidence="self-check",
-                       notes=[note])
+                       notes=[note], hottest=place, camera=scan.camera, scan=cloud)
 
 
 def _inside_any(points: np.ndarray, regions: list[CloudRegion], spacing: float) -> bool:

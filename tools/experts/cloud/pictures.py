@@ -1,4 +1,5 @@
-"""The 3-D expert's findings as pictures: deviation colours on the scan, and the reference | query | deviation sheet."""
+"""The 3-D expert's findings as pictures: deviation colours on the scan, the reference | query | deviation sheet,
+and the same three seen facing one place (for the follow-ups' crops)."""
 
 from __future__ import annotations
 
@@ -34,9 +35,9 @@ def deviation_paint(report) -> Paint:
                  np.broadcast_to(np.uint8(LACKING), (int(shown.sum()), 3)), legend)
 
 
-def facing_camera(camera: Camera, cloud: PreparedCloud, region) -> Camera:
-    """The camera turned to look straight at a region (same scale), so a defect on the far side is seen."""
-    centre = np.asarray(region.centre, np.float64)
+def facing_camera(camera: Camera, cloud: PreparedCloud, centre) -> Camera:
+    """The camera turned to look straight at a place (same scale), so a defect on the far side is seen."""
+    centre = np.asarray(centre, np.float64)
     _, nearest = _nearest(cloud.points, centre)
     normal = cloud.normals[nearest].astype(np.float64)
     middle = np.asarray(cloud.points, np.float64).mean(axis=0)
@@ -63,16 +64,40 @@ def composite(report, query: PreparedCloud, camera: Camera, reference_points: np
     """reference (aligned to the query) | query | deviation colours, seen from the query's camera or facing the region."""
     from tools.render.imageops import composite as side_by_side
 
-    paint = deviation_paint(report)
     top = report.regions[0] if report.regions else None
-    seen = camera if top is None or is_seen(top, query, camera) else facing_camera(camera, query, top)
+    seen = camera if top is None or is_seen(top, query, camera) else facing_camera(camera, query, top.centre)
+    panels = [(label, image) for label, image in _views(report, query, seen, reference_points)]
+    panels[-1] = (f"{panels[-1][0]} (score {report.score:.2f})", panels[-1][1])
+    return side_by_side(panels)
+
+
+def place_views(report, query: PreparedCloud, camera: Camera, region: dict) -> tuple[tuple, list]:
+    """(the place's box in these pictures, [(label, picture)]): the aligned reference, the query and the
+    deviation colours seen facing a place given as a region dict (its 3-D centre and extent), at the view's size."""
+    seen = facing_camera(camera, query, region["centre"])
+    return _box_of(region, seen), _views(report, query, seen, report.reference_points, legend=False)
+
+
+def _views(report, query: PreparedCloud, camera: Camera, reference_points, *, legend: bool = True) -> list:
     panels = []
     if reference_points is not None and len(reference_points):
-        panels.append(("reference (aligned)", render_shaded(as_prepared(reference_points), seen)))
-    panels.append(("query", render_shaded(query, seen)))
+        panels.append(("reference (aligned)", render_shaded(as_prepared(reference_points), camera)))
+    panels.append(("query", render_shaded(query, camera)))
     label = "deviation" if report.evidence == "references" else "surface check"
-    panels.append((f"{label} (score {report.score:.2f})", render_shaded(query, seen, paint=paint)))
-    return side_by_side(panels)
+    panels.append((label, render_shaded(query, camera, paint=deviation_paint(report), legend=legend)))
+    return panels
+
+
+def _box_of(region: dict, camera: Camera) -> tuple[float, float, float, float]:
+    """The normalised box around a region's 3-D box (centre +- extent / 2) as the camera sees it."""
+    from itertools import product
+
+    centre = np.asarray(region["centre"], np.float64)
+    half = np.asarray(region.get("extent") or (0.0, 0.0, 0.0), np.float64) / 2
+    cols, rows, _ = camera.project(centre + half * np.array(list(product((-1, 1), repeat=3))))
+    width, height = camera.size
+    box = (cols.min() / width, rows.min() / height, cols.max() / width, rows.max() / height)
+    return tuple(float(np.clip(v, 0, 1)) for v in box)
 
 
 def _nearest(points: np.ndarray, centre: np.ndarray) -> tuple[float, int]:

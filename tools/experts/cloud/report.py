@@ -35,6 +35,9 @@ class CloudReport(ExpertReport):
     references: int = 0
     alignment: dict = field(default_factory=dict)  # fitness, residual, start
     notes: list[str] = field(default_factory=list)
+    hottest: object = None  # CloudRegion: the place that differs most, also below the threshold (follow-ups)
+    camera: object = field(default=None, repr=False)  # the rendered view's camera (heatmap and boxes are in it)
+    scan: object = field(default=None, repr=False)  # the prepared query scan (PreparedCloud), for pictures of a place
 
     def summary(self) -> str:
         """A short factual text: how it compared, the score, the verdict and the regions in words."""
@@ -71,6 +74,24 @@ class CloudReport(ExpertReport):
         elif not self.anomalous:
             parts.append("No place deviates by more than the calibrated normal variation.")
         return " ".join(parts + self.notes)
+
+    def aligned_reference(self):
+        """The nearest reference scan aligned to the query and seen through the query view's camera (so a box on
+        the view covers the same place on both), or None without a reference or camera."""
+        if self.camera is None or self.reference_points is None or not len(self.reference_points):
+            return None
+        from tools.render.cloud import as_prepared, render_shaded
+
+        return render_shaded(as_prepared(self.reference_points), self.camera)
+
+    def place_pictures(self, region: dict):
+        """(box, [(label, picture)]): the aligned reference, the query and the deviation colours seen facing a
+        place (a region dict with a 3-D centre), the place's box in them; None without the scan or a centre."""
+        if self.scan is None or self.camera is None or region.get("centre") is None:
+            return None
+        from tools.experts.cloud.pictures import place_views
+
+        return place_views(self, self.scan, self.camera, region)
 
     def to_dict(self) -> dict:
         """JSON-ready fields, without the arrays."""

@@ -85,4 +85,4 @@ def test_cost_is_estimated_from_the_price_table_and_unknown_models_have_no_cost(
     assert price_of("gpt-4o-2024-08-06") == price_of("gpt-4o")
     assert estimate_cost("openai", "gpt-4o", {"input_tokens": 1_000_000, "output_tokens": 0}) == pytest.approx(2.5)
     assert estimate_cost("openai", "my-local-llava", {"input_tokens": 10}) is None
-    assert estimate_cost("offline", "vision-expert", {}) == 0.0
+    assert estimate_cost("offline", "experts", {}) == 0.0

@@ -17,7 +17,7 @@ from tools.errors import InputError
 
 
 def _verdict(label="anomalous", score=0.8712345678, class_name="juice_bottle"):
-    return SimpleNamespace(label=label, score=score, class_name=class_name, backend="offline", model="vision-expert")
+    return SimpleNamespace(label=label, score=score, class_name=class_name, backend="offline", model="experts")
 
 
 def _artifact(name="part 1.png", sha="ab" * 32):

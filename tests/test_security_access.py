@@ -76,7 +76,7 @@ def test_an_operator_cannot_switch_the_backend_or_point_it_at_another_server(app
     refused = operator.predict("openai", "", app.model_server.url + "/v1", api_name="/use_backend")
     answer = ask(operator, "and this one?", [app.files["bad"]])[-1]["text"]
     assert refused.startswith("⚠️ only experts may change the backend")
-    assert "offline/vision-expert" in answer and not app.model_server.requests
+    assert "offline/experts" in answer and not app.model_server.requests
 
 
 def test_without_signing_in_no_endpoint_answers(app):

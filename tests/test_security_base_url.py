@@ -120,7 +120,7 @@ def test_the_base_url_field_refuses_what_is_not_a_model_server_address(app, url)
     assert status.startswith("⚠️ ") and "\n" not in status and len(as_read(status)) <= 305
     assert "<img" not in status and "hunter2" not in status and "a" * 300 not in status
     answer = ask(expert, "is anything wrong?", [app.files["bad"]])[-1]["text"]
-    assert "offline/vision-expert" in answer  # the conversation kept its backend
+    assert "offline/experts" in answer  # the conversation kept its backend
 
 
 ACCEPTED = ["http://127.0.0.1:11434/v1", "http://localhost:8000/v1", "http://192.168.1.20:8000/v1",

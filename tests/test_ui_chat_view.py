@@ -16,7 +16,7 @@ from assistant.verdict import Verdict
 def _verdict(anomalous, score=0.8, **kw):
     return Verdict(anomalous=anomalous, score=score, score_source="confidence", reasoning="A dark spot <b>left</b>.",
                    location={"box": [0.1, 0.2, 0.3, 0.4], "where": "upper left"}, class_name="bottle",
-                   strategy="rules+reference", backend="offline", model="vision-expert", **kw)
+                   strategy="rules+reference", backend="offline", model="experts", **kw)
 
 
 @pytest.mark.parametrize("anomalous, word, css", [(True, "ANOMALOUS", "anomalous"), (False, "NORMAL", "normal"),
@@ -36,7 +36,7 @@ def test_the_verdict_message_has_location_reasoning_and_escaped_model_text():
     text = verdict_markdown(_verdict(True))
     assert "upper left (x 0.10–0.30, y 0.20–0.40 of the image)" in text
     assert "&lt;b&gt;left&lt;/b&gt;" in text and "<b>left</b>" not in text
-    assert "offline/vision-expert" in text
+    assert "offline/experts" in text
 
 
 def test_a_step_is_pending_then_done_with_its_duration(tmp_path):

@@ -22,7 +22,7 @@ from tools.agent.fence import for_people
 @register_backend
 class OfflineBackend(Backend):
     name = "offline"
-    default_model = "vision-expert"
+    default_model = "experts"  # the built-in experts (vision, 3-D, series) judge, not a language model
     supports_streaming = False
     needs_network = False
 

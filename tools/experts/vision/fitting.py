@@ -43,9 +43,9 @@ class Fitted:
 def fit_references(prepared: list[ReferenceFeatures], size: tuple[int, int], matching: str, rotation: bool,
                    window: int) -> Fitted:
     """The fitted set: bank, matching mode (chosen when "auto") and threshold."""
-    bank, limit = assemble_bank(prepared, rotation)
+    bank = assemble_bank(prepared, rotation)
     modes = [matching] if matching != "auto" else list(MATCHING_MODES) if len(prepared) >= AUTO_MIN else ["position"]
-    scores = {mode: stand_in_scores(DistanceMaps(bank, prepared, mode, window, rotation, limit), rotation)
+    scores = {mode: stand_in_scores(DistanceMaps(bank, prepared, mode, window, rotation), rotation)
               for mode in modes}
     gains = {m: separation(**scores[m]) - (np.log(FREE_MARGIN) if m == "free" and len(modes) > 1 else 0.0)
              for m in modes}
@@ -53,9 +53,8 @@ def fit_references(prepared: list[ReferenceFeatures], size: tuple[int, int], mat
     return Fitted(bank, size, mode, threshold_from_stand_ins(**scores[mode]), len(modes) > 1, scores[mode])
 
 
-def assemble_bank(prepared: list[ReferenceFeatures], rotation: bool) -> tuple[MemoryBank, int]:
-    """The memory bank of a reference set from each reference's cached features, and the most
-    free-matching patches each reference keeps."""
+def assemble_bank(prepared: list[ReferenceFeatures], rotation: bool) -> MemoryBank:
+    """The memory bank of a reference set from each reference's cached features."""
     limit = min(MAX_FREE_PATCHES // len(prepared), TURNED_PATCHES if rotation else MAX_FREE_PATCHES)
     grids, angles, patches = [], [], []
     for reference in prepared:
@@ -64,7 +63,7 @@ def assemble_bank(prepared: list[ReferenceFeatures], rotation: bool) -> tuple[Me
         grids.append(moved + turned)
         angles.append([0.0] * len(moved) + [float(a) for a in ROTATION_ANGLES[1:]][:len(turned)])
         patches.append(reference.free_patches(rotation, limit))
-    return build_bank(grids, angles, patches, prepared[0].extractor.standardise), limit
+    return build_bank(grids, angles, patches, prepared[0].extractor.standardise)
 
 
 class DistanceMaps:
@@ -76,9 +75,8 @@ class DistanceMaps:
     fitted before (the k nearest references of the next query, also after a restart) reuses them."""
 
     def __init__(self, bank: MemoryBank, prepared: list[ReferenceFeatures], mode: str, window: int,
-                 rotation: bool, limit: int):
-        self.bank, self.prepared, self.mode, self.window = bank, prepared, mode, window
-        self.variant = f"{mode}-w{window}-r{int(rotation)}-l{limit}"
+                 rotation: bool):
+        self.bank, self.prepared, self.mode, self.window, self.rotation = bank, prepared, mode, window, rotation
         self.cacheable = not bank.standardised
         self._alone: dict[int, MemoryBank] = {}
 
@@ -101,8 +99,14 @@ class DistanceMaps:
             return {name: self._map(index, grid, cells) for name, (grid, cells) in grids().items()}
         if not self.cacheable:
             return compute()
-        what = f"maps-{owner.sha[:16]}-{'-'.join(names)}-{self.variant}"
+        what = f"maps-{owner.sha[:16]}-{'-'.join(names)}-{self._variant(index)}"
         return cache.cached(reference.key(what), compute, reference.cache_dir)
+
+    def _variant(self, index: int) -> str:
+        """What a map depends on besides the two images: for free matching, how many of the
+        reference's patches the bank kept (all of them, or a coreset when the set is large)."""
+        kept = f"-p{int(np.count_nonzero(self.bank.owners == index))}" if self.mode == "free" else ""
+        return f"{self.mode}-w{self.window}-r{int(self.rotation)}{kept}"
 
     def _map(self, index: int, grid: np.ndarray, cells) -> np.ndarray:
         if index not in self._alone:

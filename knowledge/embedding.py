@@ -90,6 +90,10 @@ def embed_texts(texts: list[str], model_path: str | None = None) -> list[np.ndar
     key = model_path or ""
     with _lock:
         found = {t: _cache[(key, t)] for t in texts if (key, t) in _cache}
+    if not model_path and len(found) < len(texts):  # the bundled model: the seed rules' vectors are shipped
+        from knowledge.seed_vectors import shipped
+
+        found.update((t, shipped()[t]) for t in texts if t not in found and t in shipped())
     missing = list(dict.fromkeys(t for t in texts if t not in found))
     if missing:
         vectors = _encode(load_model(model_path), missing)

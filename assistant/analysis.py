@@ -51,7 +51,8 @@ def analysis_messages(turn: TurnContext, images: PromptImages) -> list[Message]:
         parts += _reference_parts(images.references)
     parts += ["Image 'query':", images.query]
     if strategy.uses("expert") and turn.evidence is not None and (images.expert or turn.evidence.series):
-        parts.append(prompts.EXPERT.format(summary=fence(turn.evidence.summary())))
+        expert_text = prompts.EXPERT_BY_KIND.get(turn.modality, prompts.EXPERT)
+        parts.append(expert_text.format(summary=fence(turn.evidence.summary())))
         if images.expert is not None:
             parts += ["Image 'expert':", images.expert]
     if turn.question:

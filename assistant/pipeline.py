@@ -14,7 +14,14 @@ from pathlib import Path
 
 from assistant.analysis import PromptImages, TurnContext
 from assistant.backends.base import EncodedImage, EncodedImages
-from tools.agent.evidence import Evidence, ReferenceView, gather, stored_references, turn_references
+from tools.agent.evidence import (
+    Evidence,
+    ReferenceView,
+    gather,
+    references_wanted,
+    stored_references,
+    turn_references,
+)
 from tools.inputs.artifacts import Artifact, load
 from tools.vocabulary import display_class, split_rules
 
@@ -44,10 +51,12 @@ def load_files(files, names=None) -> list[Artifact]:
     return [load(Path(path), name=names[i] if i < len(names) else None) for i, path in enumerate(files)]
 
 
-def render_view(settings, artifact: Artifact, class_name: str | None):
-    """The 2-D view of an artifact that the model and the vision expert see."""
-    from tools.render.views import to_image
+def render_view(settings, artifact: Artifact, class_name: str | None, references=()):
+    """The 2-D view of an artifact that the model and the experts see; reference scans given with the
+    turn may fix the class's camera first (references fix it, never the query)."""
+    from tools.render.views import fix_class_camera, to_image
 
+    fix_class_camera(class_name, settings.cache_dir, list(references))
     return to_image(artifact, class_name=class_name, cache_dir=settings.cache_dir)
 
 
@@ -81,8 +90,11 @@ def suggestion_notice(turn: TurnContext) -> str:
 
 def retrieve_knowledge(kb, settings, turn: TurnContext, image, extra_refs: list[Artifact], k: int) -> list[ReferenceView]:
     """The turn's rules (the class's, else the closest by meaning) and up to k reference normals: the
-    files given with this turn first, then the stored ones nearest to the query."""
+    files given with this turn first, then the stored ones nearest to the query (k raised to what the
+    kind's expert needs: at least 4 for a point cloud, since the 3-D expert calibrates on its references;
+    k = 0, as an evaluation asks, still means no stored one)."""
     refs = turn_references(extra_refs, turn.class_name, settings.cache_dir)
+    k = references_wanted(turn.modality, k)
     turn.rules = rules_for(kb, turn.class_name, turn.question)
     if turn.class_name:
         refs += stored_references(kb, turn.class_name, image, max(0, k - len(refs)), settings.cache_dir)
@@ -121,7 +133,7 @@ def gather_evidence(kb, settings, turn: TurnContext, query: Artifact, image, ref
     """The experts' findings for the query, with the class's expert settings; its notes join the turn's."""
     class_settings = kb.class_settings(turn.class_name) if turn.class_name else {}
     evidence = gather(query, image, refs, class_settings=class_settings, cache_dir=settings.cache_dir,
-                      use_expert=use_expert)
+                      use_expert=use_expert, class_name=turn.class_name)
     turn.evidence = evidence
     turn.notes += evidence.notes
     return evidence

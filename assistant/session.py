@@ -21,6 +21,7 @@ from assistant.backends.base import Backend, EncodedImages, Message
 from assistant.events import Event, new_step_id
 from assistant.prompts import Strategy
 from assistant.verdict import Verdict, build_verdict
+from tools.agent.evidence import expert_name
 from tools.errors import InputError
 from tools.inputs.artifacts import Artifact
 
@@ -93,7 +94,7 @@ class Session:
         turn = TurnContext("analysis", question=question, modality=query.kind, artifact_id=query.id, strategy=strategy,
                            known_classes=kb.classes())
         image = yield from self._step(f"🖼️ Render {query.kind.replace('_', ' ')}",
-                                      lambda: pipeline.render_view(settings, query, class_name))
+                                      lambda: pipeline.render_view(settings, query, class_name, artifacts[1:]))
         if query.kind != "image":
             yield Event("notice", title="view", images=[image])
         turn.class_name = self.ctx.class_name = pipeline.choose_class(kb, turn, class_name, image)
@@ -103,7 +104,7 @@ class Session:
                                      lambda: pipeline.retrieve_knowledge(kb, settings, turn, image, artifacts[1:], k))
         turn.rules += pipeline.run_rules(extra_rules)
         use_expert = turn.strategy.uses("expert") or not self.backend.needs_network
-        evidence = yield from self._step("🔬 Vision expert", lambda: pipeline.gather_evidence(
+        evidence = yield from self._step(f"🔬 {expert_name(query.kind)}", lambda: pipeline.gather_evidence(
             kb, settings, turn, query, image, refs, use_expert))
         if evidence.composite is not None:
             yield Event("notice", title="evidence", images=[evidence.composite])

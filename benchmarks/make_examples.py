@@ -15,23 +15,53 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers import data  # noqa: E402
+from tests.helpers import data, scans  # noqa: E402
 from tools.experts.series import detect  # noqa: E402
 from tools.inputs.artifacts import load  # noqa: E402
-from tools.render.camera import camera_for  # noqa: E402
-from tools.render.cloud import preprocess, render_depth, render_shaded, render_views  # noqa: E402
+from tools.render.camera import camera_for_references  # noqa: E402
+from tools.render.cloud import render_shaded, render_views  # noqa: E402
 from tools.render.series import render_series  # noqa: E402
 from tools.render.video import render_frames  # noqa: E402
 
 
 def cloud_examples(out: Path) -> list[Path]:
-    """A dome-shaped part with a dent, scanned on a table (MVTec 3D-AD style), background removed."""
-    grid = data.surface_grid(400, 400, defect="dent", noise=0.00005)
-    points = preprocess(grid[(grid != 0).any(axis=2)], remove_background=True)
-    camera = camera_for(points)
-    images = {"cloud_depth.png": render_depth(points, camera), "cloud_shaded.png": render_shaded(points, camera),
-              "cloud_views.png": render_views(points, camera, tile=320)}
-    return [_save(image, out / name) for name, image in images.items()]
+    """Two scans with a dent, each compared with reference scans by the 3-D expert.
+
+    Organised: a dome on a table seen by an MVTec 3D-AD-style sensor (240 x 240 grid, the table
+    removed because it dominates). Unordered: the new-user trial of issue 16, a ball sampled as
+    50,000 points from all sides in a random pose, with a dent 1 % of its size deep.
+    """
+    from tools.experts.cloud.expert import CloudExpert
+    from tools.experts.cloud.pictures import composite, deviation_paint
+    from tools.experts.cloud.views import ScanView
+    from tools.inputs.prepared import prepare
+
+    written = []
+    for name, references, query in (_organised_scans(), _unordered_scans()):
+        clouds = [prepare(r) for r in references]
+        scan = prepare(query)
+        camera = camera_for_references([c.points for c in clouds]).for_cloud(scan.points)  # as the class's camera
+        report = CloudExpert().fit(clouds).score(ScanView(scan, camera))
+        paint = deviation_paint(report)
+        written += [_save(render_shaded(scan, camera), out / f"cloud_{name}.png"),
+                    _save(render_views(scan, camera, tile=320, paint=paint), out / f"cloud_{name}_views.png"),
+                    _save(composite(report, scan, camera, report.reference_points), out / f"cloud_{name}_deviation.png")]
+    return written
+
+
+def _organised_scans():
+    base, _ = scans.object_mesh("sphere")
+    mesh, dent = scans.object_mesh("sphere", "dent", seed=2, facing=np.array([0, 0, 1.0]))
+    grids = [scans.station_scan(base, None, seed=i).points for i in range(4)] + [scans.station_scan(mesh, dent, seed=9).points]
+    flat = [g[(g != 0).any(axis=2)] for g in grids]
+    return "organised", flat[:4], flat[4]
+
+
+def _unordered_scans():
+    base, _ = scans.object_mesh("sphere")
+    mesh, dent = scans.object_mesh("sphere", "dent", seed=4)
+    references = [scans.free_scan(base, None, seed=i, points=50_000).points for i in range(4)]
+    return "unordered", references, scans.free_scan(mesh, dent, seed=9, points=50_000).points
 
 
 def series_example(out: Path) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from PIL import Image
 
 from assistant.cli import main
@@ -15,10 +16,24 @@ def test_render_writes_the_default_view(tmp_path, home, capsys):
     assert Image.open(out).size == (512, 512) and "point cloud" in capsys.readouterr().out
 
 
-def test_render_with_a_view_and_a_class_stores_the_camera(tmp_path, home):
+def test_render_with_a_class_uses_the_camera_its_reference_scans_fixed(tmp_path, home):
     cloud = data.write_cloud(data.surface_points(3000), tmp_path / "scan.ply")
     assert main(["render", str(cloud), "-o", str(tmp_path / "d.png"), "--view", "depth", "--class", "Metal Nut"]) == 0
+    assert not (home / "cache" / "cameras" / "metal_nut.json").exists()  # a scan to look at fixes nothing
+    reference = data.write_cloud(data.surface_points(3000, seed=1), tmp_path / "good.ply")
+    assert main(["render", str(cloud), "-o", str(tmp_path / "d.png"), "--class", "Metal Nut", "--ref", str(reference)]) == 0
     assert (home / "cache" / "cameras" / "metal_nut.json").exists()
+
+
+def test_render_with_reference_scans_colours_the_deviation(tmp_path, home, capsys):
+    references = [data.write_cloud(data.surface_grid(64, 64, seed=i), tmp_path / f"good{i}.tiff") for i in range(2)]
+    dented = data.write_cloud(data.surface_grid(64, 64, defect="dent", amplitude=0.004, seed=5), tmp_path / "q.tiff")
+    out = tmp_path / "q.png"
+    assert main(["render", str(dented), "-o", str(out), "--ref", *map(str, references)]) == 0
+    assert "3-D expert: anomaly score" in capsys.readouterr().out
+    pixels = np.asarray(Image.open(out), int)
+    assert Image.open(out).height > 512  # the colour legend under the render
+    assert ((pixels[:, :, 2] > pixels[:, :, 0] + 60) | (pixels[:, :, 0] > pixels[:, :, 2] + 60))[:512].any()
 
 
 def test_bad_input_exits_2_with_one_line(tmp_path, home, capsys):

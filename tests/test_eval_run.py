@@ -13,7 +13,15 @@ from assistant.evaluation.datasets import load_dataset
 from assistant.evaluation.evaluate import evaluate
 from assistant.evaluation.runner import RateLimiter, RunOptions
 from tests.fixtures_models import openai_settings_for
-from tests.helpers.datasets import ImageBook, OracleModel, make_folder, make_mvtec, make_nab, request_images
+from tests.helpers.datasets import (
+    ImageBook,
+    OracleModel,
+    make_folder,
+    make_mvtec,
+    make_mvtec3d,
+    make_nab,
+    request_images,
+)
 
 pytestmark = pytest.mark.usefixtures("fast_backoff")
 LONG_SIDE = 160
@@ -247,6 +255,22 @@ def test_series_are_sent_to_the_model_as_plots_and_still_get_window_counts(eval_
     pooled = result.metrics["rules"]["pooled"]
     assert (pooled["acc"], pooled["confusion"]["fn"], pooled["confusion"]["tn"]) == (0.5, 1, 1)
     assert pooled["windows"]["labelled"] == 1
+
+
+def test_mvtec3d_run_localises_in_the_sensor_grid(eval_home, tmp_path, capsys):
+    """`eval --format mvtec3d`: the 3-D expert's per-point map is scored against the masks cell by cell."""
+    root = make_mvtec3d(tmp_path / "mvtec3d", train=3, good=2, bad=2)
+    code = main(["--home", str(eval_home), "eval", str(root), "--format", "mvtec3d", "--backend", "offline", "--shots", "3",
+                 "--ref-choice", "first", "--out", str(tmp_path / "out"), "--json", "--quiet"])
+    summary = json.loads(capsys.readouterr().out)
+    pooled = summary["metrics"]["class+rules+reference+expert"]["pooled"]
+    assert code == 0 and pooled["auroc"] == 1.0 and pooled["pixel_items"] == 4
+    assert pooled["pixel_auroc"] > 0.9
+    assert pooled["boxes_checked"] == 2 and pooled["box_hits"] == 2  # the regions' boxes in the grid, not on the render
+    rows = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert all(r["score_source"] == "expert" and r["pixels"]["normal"] for r in rows)
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "pixel AUROC" in report and "never compared with these masks" in report
 
 
 def test_cli_prints_a_json_summary(eval_home, mvtec, tmp_path, capsys):

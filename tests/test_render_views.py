@@ -12,7 +12,7 @@ from tests.helpers import data
 from tools.agent.registry import REGISTRY, call_tool
 from tools.errors import InputError
 from tools.inputs.artifacts import load
-from tools.render.views import VIEWS, to_image, views_for
+from tools.render.views import DEFAULT_VIEWS, VIEWS, reference_image, to_image, views_for
 
 
 @pytest.fixture(scope="module")
@@ -51,14 +51,26 @@ def test_a_view_of_another_kind_is_refused_with_the_choices(artifacts):
         to_image(artifacts["series"], "depth")
 
 
-def test_class_camera_is_fixed_by_the_first_cloud(artifacts, tmp_path):
+def test_a_query_never_fixes_the_class_camera_its_references_do(artifacts, tmp_path):
     cloud = artifacts["point_cloud"]
     to_image(cloud, "depth", class_name="Cookie", cache_dir=tmp_path)
+    assert not (tmp_path / "cameras" / "cookie.json").exists()
+    reference_image(cloud, class_name="Cookie", cache_dir=tmp_path)
     assert (tmp_path / "cameras" / "cookie.json").exists()
     shifted = load(data.write_cloud(data.surface_grid(64, 64) + np.float32([0.03, 0, 0]), tmp_path / "moved.tiff"))
     with_class = np.asarray(to_image(shifted, "shaded", class_name="cookie", cache_dir=tmp_path))
     alone = np.asarray(to_image(shifted, "shaded"))
     assert not np.array_equal(with_class, alone)  # the class camera does not re-centre on the moved part
+    reference_image(shifted, class_name="cookie", cache_dir=tmp_path)  # a later reference leaves it as it is
+    assert np.array_equal(np.asarray(to_image(shifted, "shaded", class_name="cookie", cache_dir=tmp_path)), with_class)
+
+
+def test_the_prompt_describes_the_view_that_is_sent():
+    from assistant import prompts
+
+    for kind, view in DEFAULT_VIEWS.items():
+        assert prompts.WHAT[kind] == VIEWS[view].shows
+    assert "shaded render of a 3-D scan" in prompts.WHAT["point_cloud"]
 
 
 def test_tools_are_registered_with_documented_arguments():

@@ -161,3 +161,25 @@ def test_offline_answer_labels_rules_of_other_classes_and_claims_no_rule_as_chec
     assert answer["rules_used"] == [] and answer["anomalous"] is None
     assert "Rules for widget" not in answer["reasoning"]
     assert "rules of related classes" in answer["reasoning"] and "[rule-7] (screw) the thread is unbroken" in answer["reasoning"]
+
+
+def test_cli_ask_writes_the_evidence_picture(settings, kb, workdir, tmp_path, capsys):
+    from PIL import Image
+
+    _, files = workdir
+    target = tmp_path / "evidence.png"
+    code = main(["--home", str(settings.home), "ask", str(files["bad"]), "--class", "widget", "--backend", "offline",
+                 "--evidence", str(target)])
+    assert code == 0 and "ANOMALOUS" in capsys.readouterr().out
+    with Image.open(target) as picture:  # reference | query | heatmap, side by side
+        query = Image.open(files["bad"])
+        assert picture.width > 2 * picture.height * query.width / query.height
+
+
+@pytest.mark.parametrize("name, message", [("out.txt", "ending in .png or .jpg"), ("missing/out.png", "does not exist")])
+def test_cli_ask_evidence_target_is_checked_before_the_analysis(settings, workdir, tmp_path, capsys, name, message):
+    _, files = workdir
+    code = main(["--home", str(settings.home), "ask", str(files["bad"]), "--backend", "offline",
+                 "--evidence", str(tmp_path / name)])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1

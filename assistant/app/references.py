@@ -103,9 +103,9 @@ def _store_one(kb, user: User, class_name: str, path: str, shown: str | None, se
     artifact = load(Path(path), name=shown)
     view = None
     if artifact.kind != "image":
-        from tools.render.views import to_image
+        from tools.render.views import reference_image
 
-        view = to_image(artifact, class_name=class_name, cache_dir=settings.cache_dir)
+        view = reference_image(artifact, class_name=class_name, cache_dir=settings.cache_dir)
     return kb.add_reference(class_name, artifact.path, modality=artifact.kind, view_image=view,
                             note=f"added in the app from {artifact.name}", author=user.name)
 

@@ -10,6 +10,8 @@ CHECKED_RULES: list[str] = []
 
 
 def _expert_reasoning(turn, report) -> str:
+    if hasattr(report, "explain"):  # an expert that explains its own method (the 3-D expert)
+        return report.explain(display_class(turn.class_name) if turn.class_name else "part")
     evidence = turn.evidence
     refs = len(evidence.references)
     subject = display_class(turn.class_name) if turn.class_name else "object"
@@ -72,10 +74,15 @@ def verdict_json(turn) -> dict:
         "reasoning": reasoning + _rules_sentence(turn),
         "anomalous": bool(report.anomalous),
         "confidence": None,  # the score is the expert's own; the session records it as such
-        "defect_type": ("deviation from normal" if not is_series else "abnormal behaviour") if report.anomalous else "none",
+        "defect_type": _defect_type(top, is_series) if report.anomalous else "none",
         "location": {"box": list(top.box) if top else None, "where": where},
         "rules_used": list(CHECKED_RULES),
     }
+
+
+def _defect_type(top, is_series: bool) -> str:
+    """The kind the expert names for its strongest region (the 3-D expert: dent, bulge, ...), else a generic one."""
+    return getattr(top, "kind", None) or ("abnormal behaviour" if is_series else "deviation from normal")
 
 
 def _first_window(report) -> str:

@@ -25,6 +25,18 @@ TOPICS = [  # in the order they are answered when a question asks several things
     ("score", re.compile(r"\b(score|confiden\w*|sure|threshold|probability|certain)\b", re.I)),
 ]
 PICTURES = {"why": ("crops", 1), "where": ("map", 3), "compare": ("crops", 3)}  # topic -> show_regions(view, count)
+BELOW_THRESHOLD = {  # why nothing was flagged, by what the expert measured against (a region's "basis")
+    "pictures": ("nowhere does the expert's distance reach its threshold, which is set above the largest difference "
+                 "the reference normals show among themselves anywhere on the part."),
+    "references": ("nowhere does the scan deviate from the aligned reference surface by its threshold, which is set "
+                   "above the largest deviation the reference scans show among themselves at each place."),
+    "self-check": ("nowhere does the surface stand out from the surface around it by the threshold (no reference "
+                   "scan: the scan was checked against itself, which is weaker evidence)."),
+}
+WHERE_UNITS = {  # how "where exactly?" gives places, by the kind of region
+    "pictures": "x and y as fractions of the image's width and height",
+    "scan": "each region's centre and extent in the scan's own coordinates and units, and where the view shows it",
+}
 SHOWN = "show_regions"
 
 
@@ -68,19 +80,30 @@ def _why(turn, verdict) -> str:
     if place.region.get("kind") == "series_window":
         return _why_series(turn, verdict, place)
     if not place.beyond_threshold:
-        text = (f"Why {_label(verdict)}: nowhere does the expert's distance reach its threshold, which is set above "
-                "the largest difference the reference normals show among themselves anywhere on the part. The place "
-                f"that differs most is {describe(place.region)}, below the 0.5 threshold")
+        text = (f"Why {_label(verdict)}: {BELOW_THRESHOLD[place.region.get('basis', 'pictures')]} The place "
+                f"that differs most is {_named(place.region)}, below the 0.5 threshold")
         figures = deviation_text(place)
         text += f"; {figures}." if figures else "."
-        return text + " The crops show it beside the nearest reference normal." + _contradiction(turn, verdict)
-    text = f"Why {_label(verdict)}: the strongest deviation is at {describe(place.region)}"
+        beside = " beside the nearest reference normal" if turn.evidence.references else ""
+        return text + f" The crops show it{beside}." + _contradiction(turn, verdict)
+    where = _named(place.region) if _in_3d(place.region) else f"at {describe(place.region)}"
+    text = f"Why {_label(verdict)}: the strongest deviation is {where}"
     figures = deviation_text(place)
     text += f"; {figures}." if figures else "."
     more = len(verdict.regions) - 1
     if more > 0:
         text += f" {more} further place(s) deviate less (ask \"where exactly?\")."
     return text + _place_rules(turn, place) + _contradiction(turn, verdict)
+
+
+def _in_3d(region: dict) -> bool:
+    return region.get("centre") is not None
+
+
+def _named(region: dict) -> str:
+    """A place in words, with an article where a 3-D region starts with its kind ('a dent at ...')."""
+    countable = _in_3d(region) and region.get("kind") in ("dent", "bulge", "bump", "deviation")
+    return ("a " if countable else "") + describe(region)
 
 
 def _why_series(turn, verdict, place) -> str:
@@ -149,10 +172,10 @@ def _where(turn, verdict) -> str:
         return "There is no place to point at: the experts had no evidence for this verdict."
     if not found[0].beyond_threshold:
         return ("Nothing reaches the expert's threshold, so there is no defect to locate. The place "
-                f"that differs most is {describe(found[0].region)} (below the 0.5 threshold), outlined in the map.")
+                f"that differs most is {_named(found[0].region)} (below the 0.5 threshold), outlined in the map.")
     lines = [f"{p.number}. {describe(p.region)}" for p in found]
-    return ("Where, strongest first (x and y as fractions of the image's width and height; numbered in the map):\n"
-            + "\n".join(lines))
+    units = WHERE_UNITS["scan" if _in_3d(found[0].region) else "pictures"]
+    return f"Where, strongest first ({units}; numbered in the map):\n" + "\n".join(lines)
 
 
 def _compare(turn, verdict) -> str:
@@ -193,10 +216,17 @@ def _rules(turn, verdict) -> str:
 def _score(turn, verdict) -> str:
     if verdict.score is None:
         return "There is no score: the last inspection could not be decided."
-    basis = ("the series' own expected course" if getattr(turn.evidence, "series", None) is not None
+    evidence = turn.evidence
+    basis = ("the series' own expected course" if getattr(evidence, "series", None) is not None
+             else "the scan's own surroundings (no reference scan: weaker evidence)" if _self_check(evidence)
              else "the reference normals")
     return (f"Score {verdict.score:.2f} (source: {verdict.score_source}); 0.5 is the decision threshold, calibrated on "
             f"{basis}, so the verdict is {verdict.label}.")
+
+
+def _self_check(evidence) -> bool:
+    """Whether the evidence is the 3-D expert's check of a scan against itself (no reference scan)."""
+    return getattr(getattr(evidence, "expert", None), "evidence", None) == "self-check"
 
 
 def _summary(turn, verdict) -> str:

@@ -38,6 +38,8 @@ def register(sub) -> None:
     parser.add_argument("--references", type=int, help="how many stored reference normals to use (default 1)")
     add_backend_flags(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--evidence", metavar="OUT.png", help="also write the evidence picture (reference | query | "
+                        "heatmap, the series plot with its windows, or the scan's deviation views) to this file")
     parser.add_argument("-v", "--verbose", action="store_true", help="show each step on stderr")
     parser.set_defaults(func=run)
 
@@ -50,15 +52,20 @@ def make_session(args, **session_kwargs):
 
 
 def run(args) -> int:
+    evidence_file = _evidence_target(args.evidence) if args.evidence else None
     session = make_session(args)
     events = session.send(args.question, [args.file, *args.ref], class_name=args.class_name, strategy=args.strategy,
                           references=args.references, extra_rules=args.rule)
-    verdict = None
+    verdict, picture = None, None
     for event in events:
         if args.verbose and event.kind in ("step", "notice") and (event.status != "pending") and (event.title or event.text):
             print(f"· {event.title} {event.text}".rstrip(), file=sys.stderr)
+        if event.kind == "notice" and event.title == "evidence" and event.images:
+            picture = event.images[0]
         if event.kind == "verdict":
             verdict = event.verdict
+    if evidence_file is not None:
+        _write_evidence(picture, evidence_file)
     if args.json:
         print_json({"file": args.file, "label": verdict.label, **verdict.to_dict()})
     else:
@@ -77,3 +84,31 @@ def format_verdict(verdict) -> str:
         lines.append(f"(the model's reply could not be read: {verdict.parse_error})")
     lines += [f"note: {n}" for n in verdict.notes]
     return "\n".join(lines)
+
+
+def _evidence_target(name: str):
+    """Where --evidence writes, checked before the analysis runs (a PNG or JPEG in an existing folder)."""
+    from pathlib import Path
+
+    from tools.errors import InputError
+
+    target = Path(name)
+    if target.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise InputError(f"--evidence {name}: give a file name ending in .png or .jpg")
+    if not target.parent.is_dir():
+        raise InputError(f"--evidence {name}: the folder {target.parent} does not exist; create it first")
+    return target
+
+
+def _write_evidence(picture, target) -> None:
+    """Write the evidence picture, or say on stderr why there is none (no reference to compare with)."""
+    from tools.errors import InputError
+
+    if picture is None:
+        print(f"no evidence picture to write to {target}: the expert had nothing to compare with "
+              "(add reference normals with `anomaly-chat kb add-ref`)", file=sys.stderr)
+        return
+    try:
+        picture.convert("RGB").save(target)
+    except OSError as exc:
+        raise InputError(f"cannot write {target} ({exc.strerror or exc}); choose another place") from None

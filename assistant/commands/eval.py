@@ -98,7 +98,9 @@ def run(args) -> int:
 def _summary(table: dict) -> dict:
     keep = ("n", "acc", "auroc", "aupr", "undecided", "unparsed", "error", "excluded", "answered_only",
             "ranked_source", "score_sources", "mapped", "neutral")
-    return {s: {"mean": r["mean"], "pooled": {k: r["pooled"][k] for k in keep}} for s, r in table.items()}
+    localised = ("boxes_checked", "box_hits", "pixel_auroc", "pixel_items")  # when the data set has masks
+    return {s: {"mean": r["mean"], "pooled": {k: r["pooled"][k] for k in (*keep, *localised) if k in r["pooled"]}}
+            for s, r in table.items()}
 
 
 def format_summary(result) -> str:

@@ -194,12 +194,12 @@ def run_add_ref(args) -> int:
 
 def _reference_view(file, class_name, settings):
     from tools.inputs.artifacts import Limits, load
-    from tools.render.views import to_image
+    from tools.render.views import reference_image
 
     limits = Limits(max_bytes=settings.max_upload_mb * 2**20, max_pixels=settings.max_image_pixels)
     artifact = load(file, limits=limits)
-    view = None if artifact.kind == "image" else to_image(artifact, class_name=class_name,
-                                                          cache_dir=settings.cache_dir)
+    view = None if artifact.kind == "image" else reference_image(artifact, class_name=class_name,
+                                                                 cache_dir=settings.cache_dir)
     return artifact, view
 
 

@@ -72,14 +72,18 @@ def by_defect(rows: list[dict]) -> dict:
 
 
 def localisation(rows: list[dict]) -> dict:
-    """How often the verdict's box overlaps the ground-truth mask (anomalies called anomalous with a box),
-    and the pixel AUROC of the expert's heatmaps where masks exist."""
+    """How often the verdict's box overlaps the ground-truth mask (anomalies called anomalous with a box; for
+    scans the region's box in the sensor grid), and the pixel AUROC of the experts' maps where masks exist
+    (assistant/evaluation/pixels.py), with how many items have a map."""
     from assistant.evaluation.pixels import pixel_auroc
 
     found = {}
     checked = [r["box_hit"] for r in rows if r.get("box_hit") is not None]
     if checked:
         found = {"boxes_checked": len(checked), "box_hits": int(sum(checked)), "box_hit_rate": sum(checked) / len(checked)}
+    items = sum(1 for r in rows if r.get("pixels"))
+    if items:
+        found["pixel_items"] = items
     pixels = pixel_auroc(rows)
     return found if pixels is None else {**found, "pixel_auroc": pixels}
 

@@ -25,6 +25,10 @@ PAPER_MEANS = [
 PIXEL_AUROC_NOTE = ("Pixel AUROC ranks the vision expert's heatmap values over the defect pixels of the ground-truth "
                     "masks against all other pixels (normal test images included); classes without masks have none. "
                     "Box hits: of the anomalies called anomalous with a box and a mask, how many boxes overlap the defect.")
+GRID_NOTE = ("Point clouds are localised in the sensor grid, the frame of the ground-truth masks: the 3-D expert's "
+             "per-point map of an organised scan is a per-cell map there (pixel AUROC pooled over all cells that hold a "
+             "point; the same map for every strategy), and a box hit means the strongest region's box in the grid "
+             "covers a defect cell. Boxes on the rendered view are never compared with these masks.")
 OFFLINE_NOTE = ("The offline backend does not read the prompt: every strategy is answered from the vision expert's "
                 "evidence, so the strategy columns are expected to agree; the prompt ablation needs a VLM backend.")
 CSV_FIELDS = ["strategy", "group", "n", "n_anomalous", "acc", "auroc", "aupr", "scored", "excluded", "undecided",
@@ -52,8 +56,8 @@ def write_report(out: Path, table: dict, info: dict, extra: str = "") -> Path:
     """report.md from the metrics table and the run information (extra: a section such as the NAB scores)."""
     sections = [_heading(info), _paper_table(table), _ablation(table, info), report_scores.answered_only(table),
                 _confusions(table), _no_verdicts(table), report_scores.score_sources(table), _defects(table),
-                _localisation(table), _windows(table), extra, report_scores.knowledge(info), _run(info), _notes(info),
-                report_scores.how_computed()]
+                _localisation(table, info.get("modality", "image")), _windows(table), extra,
+                report_scores.knowledge(info), _run(info), _notes(info), report_scores.how_computed()]
     path = out / "report.md"
     path.write_text("\n\n".join(s for s in sections if s) + "\n", encoding="utf-8")
     return path
@@ -134,11 +138,12 @@ def _defects(table: dict) -> str:
     return "\n".join(lines)
 
 
-def _localisation(table: dict) -> str:
+def _localisation(table: dict, modality: str = "image") -> str:
     if not any(_localised(v) for r in table.values() for v in [*r["per_class"].values(), r["pooled"]]):
         return "## Localisation\n\nNo ground-truth masks (or no expert heatmaps) in this run: nothing to localise."
     header = ["strategy", "class", "pixel AUROC", "box hits", "box hit rate"]
-    lines = ["## Localisation (per class)", "", PIXEL_AUROC_NOTE, "", _row(header), _row(["---"] * len(header))]
+    note = GRID_NOTE if modality == "point_cloud" else PIXEL_AUROC_NOTE
+    lines = ["## Localisation (per class)", "", note, "", _row(header), _row(["---"] * len(header))]
     for strategy, result in table.items():
         groups = [*result["per_class"].items(), ("**pooled**", result["pooled"])]
         for name, values in groups:

@@ -23,6 +23,7 @@ from assistant.evaluation.cache import ResultCache, result_key
 from assistant.evaluation.costs import add_usage
 from assistant.evaluation.datasets import EvalSet, Item
 from assistant.evaluation.fingerprint import KnowledgePrints
+from assistant.evaluation.pixels import localised_fields
 from assistant.evaluation.references import ReferencePicker, default_view
 from tools.errors import ConfigError, InputError
 
@@ -189,13 +190,13 @@ class EvaluationRun:
         try:
             references = self.picker.pick(item)
             self.limiter.wait()
-            verdict, heatmap = self._verdict(item, strategy, references)
+            verdict, report = self._verdict(item, strategy, references)
         except ConfigError:
             raise  # the setup is wrong (key, model, URL), not this item: stop the run
         except InputError as exc:
             return self._record(item, strategy, references, None, time.perf_counter() - started, str(exc))
         record = self._record(item, strategy, references, verdict, time.perf_counter() - started)
-        record["pixels"] = self._pixels(item, heatmap)
+        record.update(localised_fields(self.dataset.modality, item, record, verdict, report))
         return record
 
     def _verdict(self, item: Item, strategy: str, references: list[Path]):
@@ -210,19 +211,7 @@ class EvaluationRun:
                 verdict = event.verdict
         if verdict is None:
             raise RuntimeError(f"the session gave no verdict for {item.id}")
-        expert = getattr(getattr(session.last_turn, "evidence", None), "expert", None)
-        return verdict, getattr(expert, "heatmap", None)
-
-    def _pixels(self, item: Item, heatmap) -> dict | None:
-        """Histograms of the expert's heatmap over defect and normal pixels (images with masks in their class)."""
-        if heatmap is None or self.dataset.modality != "image":
-            return None
-        mask = metrics.load_mask(item.mask) if item.mask else None
-        if item.anomalous and mask is None:
-            return None  # an anomaly without a mask: which pixels are defective is unknown
-        from assistant.evaluation.pixels import histograms
-
-        return histograms(heatmap, mask)
+        return verdict, getattr(getattr(session.last_turn, "evidence", None), "expert", None)
 
     def _record(self, item: Item, strategy: str, references, verdict, seconds: float, error: str | None = None) -> dict:
         record = {"key": self.key(item, strategy), "item": item.id, "class": item.class_name,
@@ -235,7 +224,7 @@ class EvaluationRun:
                   "parse_error": None, "usage": {}, "box": None, "box_hit": None, "series": self._series_of(item)}
         if verdict is not None:
             record.update(_verdict_fields(verdict))
-            if record["anomalous"] and item.anomalous:
+            if record["anomalous"] and item.anomalous and self.dataset.modality != "point_cloud":  # scans: pixels.py
                 record["box_hit"] = metrics.box_hits_mask(record["box"], item.mask)
         return record
 

@@ -61,6 +61,32 @@ def make_folder(root: Path, name: str = "capsule", *, good: int = 3, bad: int = 
     return root
 
 
+def make_mvtec3d(root: Path, name: str = "dome", *, train: int = 3, good: int = 2, bad: int = 2,
+                 shape: tuple[int, int] = (96, 96), depth: float = 3.0) -> Path:
+    """An MVTec 3D-AD tree of simulated organised scans (tests/helpers/scans.py): <name>/train/good/xyz/*.tiff,
+    <name>/test/{good,dent}/xyz/*.tiff and test/dent/gt/*.png masks in the sensor grid; returns root."""
+    import tifffile
+
+    from tests.helpers import scans
+
+    base, _ = scans.object_mesh("sphere")
+
+    def write(scan, folder: Path, index: int) -> None:
+        (folder / "xyz").mkdir(parents=True, exist_ok=True)
+        tifffile.imwrite(folder / "xyz" / f"{index:03d}.tiff", scan.points)
+        if scan.defect is not None:
+            _save(Image.fromarray(scan.defect_mask.astype(np.uint8) * 255), folder / "gt" / f"{index:03d}.png")
+
+    for i in range(train):
+        write(scans.station_scan(base, None, seed=10 + i, shape=shape), root / name / "train" / "good", i)
+    for i in range(good):
+        write(scans.station_scan(base, None, seed=100 + i, shape=shape), root / name / "test" / "good", i)
+    for i in range(bad):
+        mesh, defect = scans.object_mesh("sphere", "dent", seed=200 + i, depth=depth, facing=np.array([0, 0, 1.0]))
+        write(scans.station_scan(mesh, defect, seed=300 + i, shape=shape), root / name / "test" / "dent", i)
+    return root
+
+
 def series_values(rows: int, seed: int, spike_at: int | None = None) -> np.ndarray:
     """A daily-looking sine with noise, and a tall spike at `spike_at` when given."""
     rng = np.random.default_rng(seed)

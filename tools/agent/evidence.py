@@ -1,17 +1,21 @@
 """Evidence for one query: its 2-D view, the reference normals' views, and the experts' findings.
 
 Shared by the analysis pipeline and the compare_with_reference tool so both see the same thing.
-The knowledge base is passed in (duck-typed), so tools/ does not depend on knowledge/.
+The knowledge base is passed in (duck-typed), so tools/ does not depend on knowledge/. Each kind of
+input has one expert, registered with `@register_expert`: the vision expert for images and video
+frames, the series expert for series, the 3-D expert for point clouds (which compares the scans
+themselves, not their pictures).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 from tools.inputs.artifacts import Artifact, load
-from tools.render.views import to_image
+from tools.render.views import fix_class_camera, reference_image, to_image
 
 
 @dataclass
@@ -20,19 +24,20 @@ class ReferenceView:
     image: object  # PIL image
     sample: object = None  # knowledge ReferenceSample, or None for a file given in this turn
     key: str = ""  # sha256 of the source file: what the picture is, for caching its encoding
+    artifact: object = None  # the loaded file (an expert may compare more than the picture: scans in 3-D)
 
 
 @dataclass
 class Evidence:
     query_image: object
     references: list[ReferenceView] = field(default_factory=list)
-    expert: object = None  # tools.experts.vision.expert.ExpertReport
+    expert: object = None  # an ExpertReport (tools.experts.vision.expert; the 3-D expert's CloudReport has its shape)
     series: object = None  # tools.experts.series.SeriesReport
-    composite: object = None  # PIL image: reference | query | heatmap
+    composite: object = None  # PIL image: reference | query | heatmap (or deviation)
     notes: list[str] = field(default_factory=list)
     query: Artifact | None = None  # what was inspected (a series' frame, for zoomed plots)
     expert_options: dict = field(default_factory=dict)  # the class's expert settings and the cache folder
-    cache: dict = field(default_factory=dict, repr=False)  # figures worked out later (region_evidence.py)
+    cache: dict = field(default_factory=dict, repr=False)  # figures and pictures worked out later (places.py)
 
     @property
     def nearest(self) -> ReferenceView | None:
@@ -41,6 +46,17 @@ class Evidence:
             return None
         index = self.expert.nearest_reference if self.expert is not None else 0
         return self.references[min(index, len(self.references) - 1)]
+
+    def nearest_picture(self):
+        """The nearest reference as the query's view shows it, for pictures of the same place on both: an expert
+        that aligns the reference to the query draws it (the 3-D expert), else the reference's own view."""
+        if "nearest picture" not in self.cache:
+            aligned = getattr(self.expert, "aligned_reference", None)
+            picture = aligned() if callable(aligned) else None
+            if picture is None and self.nearest is not None:
+                picture = self.nearest.image
+            self.cache["nearest picture"] = picture
+        return self.cache["nearest picture"]
 
     @property
     def score(self) -> float | None:
@@ -66,10 +82,44 @@ class Evidence:
         return "\n".join(lines) or "No expert evidence."
 
 
+@dataclass(frozen=True)
+class Expert:
+    """The expert that judges one kind of input: its name (shown as the step), how it runs, and how
+    many stored reference normals it wants at least (it calibrates on them)."""
+
+    name: str
+    run: Callable  # run(evidence, class_name) -> None: fills the Evidence (query, references, expert_options in it)
+    references: int = 1
+
+
+EXPERTS: dict[str, Expert] = {}
+SCAN_REFERENCES = 4  # stored reference scans a point cloud is compared with, at least: one is too few to calibrate on
+
+
+def register_expert(name: str, *kinds: str, references: int = 1):
+    """Register the expert for these artifact kinds (decorator); `references`: the stored ones it wants at least."""
+    def register(run: Callable) -> Callable:
+        for kind in kinds:
+            EXPERTS[kind] = Expert(name, run, references)
+        return run
+    return register
+
+
+def expert_name(kind: str) -> str:
+    """The name of the expert that judges this kind of input."""
+    return EXPERTS[kind].name if kind in EXPERTS else "Vision expert"
+
+
+def references_wanted(kind: str, k: int) -> int:
+    """How many stored reference normals to compare with: k, raised to what the kind's expert needs (0 stays 0)."""
+    expert = EXPERTS.get(kind)
+    return max(k, expert.references) if k > 0 and expert is not None else k
+
+
 @lru_cache(maxsize=64)
 def _reference_view(path: str, sha: str, class_name: str | None, cache_dir: str | None):
     artifact = load(Path(path))
-    return to_image(artifact, class_name=class_name, cache_dir=Path(cache_dir) if cache_dir else None)
+    return artifact, reference_image(artifact, class_name=class_name, cache_dir=Path(cache_dir) if cache_dir else None)
 
 
 def stored_references(kb, class_name: str | None, query_image, k: int, cache_dir: Path | None) -> list[ReferenceView]:
@@ -78,35 +128,53 @@ def stored_references(kb, class_name: str | None, query_image, k: int, cache_dir
         return []
     samples = kb.nearest_references(class_name, query_image, k)
     cache = str(cache_dir) if cache_dir else None
-    return [ReferenceView(f"reference {s.id}", _reference_view(str(s.path), s.sha256, class_name, cache), s, s.sha256)
-            for s in samples]
+    views = [(s, *_reference_view(str(s.path), s.sha256, class_name, cache)) for s in samples]
+    return [ReferenceView(f"reference {s.id}", image, s, s.sha256, artifact) for s, artifact, image in views]
 
 
 def turn_references(artifacts: list[Artifact], class_name: str | None, cache_dir: Path | None) -> list[ReferenceView]:
-    """Reference normals uploaded with this turn (not stored)."""
-    return [ReferenceView(f"reference {a.name}", to_image(a, class_name=class_name, cache_dir=cache_dir), key=a.sha256)
-            for a in artifacts]
+    """Reference normals uploaded with this turn (not stored); reference scans may fix the class's camera."""
+    fix_class_camera(class_name, cache_dir, artifacts)
+    return [ReferenceView(f"reference {a.name}", to_image(a, class_name=class_name, cache_dir=cache_dir), key=a.sha256,
+                          artifact=a) for a in artifacts]
 
 
 def gather(query: Artifact, query_image, references: list[ReferenceView], *, class_settings: dict | None = None,
-           cache_dir: Path | None = None, use_expert: bool = True) -> Evidence:
-    """Run the experts that apply to this kind of input."""
+           cache_dir: Path | None = None, use_expert: bool = True, class_name: str | None = None) -> Evidence:
+    """Run the expert registered for this kind of input."""
     options = {**(class_settings or {}), "cache_dir": cache_dir}
     evidence = Evidence(query_image, list(references), query=query, expert_options=options)
-    if not use_expert:
-        return evidence
-    if query.kind == "series":
-        from tools.experts.series import detect
-
-        evidence.series = detect(query.payload)
-        evidence.composite = _series_picture(query.payload, evidence.series)
-        return evidence
-    if not references:
-        evidence.notes.append("No reference normal is available, so the vision expert could not compare.")
-        return evidence
-    evidence.expert = vision_expert(query_image, [r.image for r in references], options)
-    evidence.composite = _composite(query_image, references, evidence.expert)
+    if use_expert:
+        EXPERTS.get(query.kind, EXPERTS["image"]).run(evidence, class_name)
     return evidence
+
+
+@register_expert("Series expert", "series")
+def _series_expert(evidence: Evidence, class_name: str | None) -> None:
+    from tools.experts.series import detect
+
+    evidence.series = detect(evidence.query.payload)
+    evidence.composite = _series_picture(evidence.query.payload, evidence.series)
+
+
+@register_expert("Vision expert", "image", "video")
+def _vision_expert(evidence: Evidence, class_name: str | None) -> None:
+    if not evidence.references:
+        evidence.notes.append("No reference normal is available, so the vision expert could not compare.")
+        return
+    evidence.expert = vision_expert(evidence.query_image, [r.image for r in evidence.references], evidence.expert_options)
+    evidence.composite = _composite(evidence.query_image, evidence.references, evidence.expert)
+
+
+@register_expert("3-D expert", "point_cloud", references=SCAN_REFERENCES)
+def _scan_expert(evidence: Evidence, class_name: str | None) -> None:
+    """The scans themselves compared in 3-D (without any reference scan: the scan's self-check)."""
+    from tools.experts.cloud.inspect import inspect_scan
+
+    scans = [r.artifact for r in evidence.references if r.artifact is not None]
+    evidence.expert, evidence.composite = inspect_scan(
+        evidence.query, scans, image_size=evidence.query_image.size, class_name=class_name,
+        cache_dir=evidence.expert_options.get("cache_dir"))
 
 
 def vision_expert(query_image, reference_images: list, options: dict):

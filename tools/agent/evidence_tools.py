@@ -20,6 +20,7 @@ CAPTIONS = {
     "crops": "zoomed: query | nearest reference normal | heatmap at the same place (outlined)",
     "map": "where: the places numbered on the query and on the nearest reference normal",
     "series crops": "zoomed: each flagged window against its expected band (blue)",
+    "scan crops": "zoomed, facing each place: aligned nearest reference scan | query | deviation colours (outlined)",
     "series map": "where: the flagged windows shaded on the plot, with the expected band",
 }
 
@@ -41,11 +42,15 @@ def show_regions(ctx, count: int = 1, view: Literal["crops", "map"] = "crops") -
     if not found:
         return ToolResult(as_data("The experts found no deviating place (and no heatmap to look into).", "evidence"))
     picture = crops(evidence, found) if view == "crops" else region_map(evidence, found)
-    series = found[0].region.get("kind") == "series_window"
-    caption = CAPTIONS[f"series {view}" if series else view]
+    caption = CAPTIONS.get(f"{_modality(found[0].region)} {view}", CAPTIONS[view])
     text = as_data("\n".join(_place_lines(found)), "evidence") + _rules_text(getattr(ctx, "rules", None), found[0])
     return ToolResult(text, images=[picture] if picture is not None else [],
                       data={"caption": caption, "places": [p.region for p in found]})
+
+
+def _modality(region: dict) -> str:
+    """'series' for a time window, 'scan' for a 3-D region, else 'image' (the captions' prefixes)."""
+    return "series" if region.get("kind") == "series_window" else "scan" if region.get("centre") is not None else "image"
 
 
 def _place_lines(found) -> list[str]:

@@ -11,7 +11,7 @@ both). Texts from files, rules and people reach a result only through the data f
 from __future__ import annotations
 
 from tools.agent.consent import asked_to_store_reference, rule_refusal
-from tools.agent.evidence import gather, stored_references
+from tools.agent.evidence import gather, references_wanted, stored_references
 from tools.agent.fence import as_data, fence, rule_lines
 from tools.agent.registry import ToolResult, tool
 from tools.errors import InputError
@@ -35,20 +35,21 @@ def _class(ctx, class_name: str) -> str:
 
 @tool(reveals="reference")
 def compare_with_reference(ctx, artifact_id: str, class_name: str = "", k: int = 1) -> ToolResult:
-    """Compare an uploaded file with the stored reference normals of its class using the vision expert.
+    """Compare an uploaded file with the stored reference normals of its class (vision expert; scans in 3-D).
 
     Args:
         artifact_id: id of the uploaded file to inspect.
         class_name: class of the object; defaults to the class of the current inspection.
-        k: how many nearest reference normals to compare with (1 to 8).
+        k: how many nearest reference normals to compare with (1 to 8; a scan is compared with at least 4).
     """
     from tools.render.views import to_image
 
     name = _class(ctx, class_name)
     query = _artifact(ctx, artifact_id)
     image = to_image(query, class_name=name, cache_dir=ctx.cache_dir)
-    refs = stored_references(ctx.kb, name, image, max(1, min(8, k)), ctx.cache_dir)
-    evidence = gather(query, image, refs, class_settings=ctx.kb.class_settings(name), cache_dir=ctx.cache_dir)
+    refs = stored_references(ctx.kb, name, image, references_wanted(query.kind, max(1, min(8, k))), ctx.cache_dir)
+    evidence = gather(query, image, refs, class_settings=ctx.kb.class_settings(name), cache_dir=ctx.cache_dir,
+                      class_name=name)
     images = [evidence.composite] if evidence.composite is not None else []
     return ToolResult(as_data(evidence.summary(), "evidence"), images=images, data={"score": evidence.score})
 
@@ -113,13 +114,13 @@ def add_reference(ctx, artifact_id: str, class_name: str, note: str = "") -> Too
         class_name: the class it is a normal sample of.
         note: optional note, e.g. which line or batch.
     """
-    from tools.render.views import to_image
+    from tools.render.views import reference_image
 
     if not asked_to_store_reference(ctx.user_text):
         raise InputError("a reference is only stored when the person asks in this message to store the sample as a "
                          "reference (e.g. 'add this as a reference')")
     artifact = _artifact(ctx, artifact_id)
-    view = None if artifact.kind == "image" else to_image(artifact, class_name=class_name, cache_dir=ctx.cache_dir)
+    view = None if artifact.kind == "image" else reference_image(artifact, class_name=class_name, cache_dir=ctx.cache_dir)
     sample = ctx.kb.add_reference(class_name, artifact.path, modality=artifact.kind, view_image=view,
                                   note=note, author=ctx.author)
     return ToolResult(f"Stored {as_data(artifact.name, 'file_name')} as reference [{sample.id}] of {display_class(sample.class_name)}.",

@@ -1,8 +1,9 @@
 """Pictures of the places an analysis points at (tools/agent/places.py): shown, not told.
 
 `crops` cuts the query and the nearest reference normal at the same box (with some surrounding for
-context, the place itself outlined) and adds the heatmap there, one row per place; for a series it
-zooms the plot on each window with its expected band. `region_map` shows the whole query view and
+context, the place itself outlined) and adds the heatmap there, one row per place (a scan's place:
+the 3-D expert's aligned reference, the query and its deviation colours, seen facing the place);
+for a series it zooms the plot on each window with its expected band. `region_map` shows the whole query view and
 the nearest reference with every place outlined and numbered.
 """
 
@@ -31,8 +32,8 @@ def region_map(evidence, places) -> Image.Image | None:
     if not boxed:
         return evidence.composite  # a series: the plot with its windows shaded
     panels = [("query, places numbered", _outlined(evidence.query_image, boxed))]
-    if evidence.nearest is not None:
-        panels.append(("nearest reference, same places", _outlined(evidence.nearest.image, boxed)))
+    if evidence.nearest_picture() is not None:
+        panels.append(("nearest reference, same places", _outlined(evidence.nearest_picture(), boxed)))
     return composite(panels, height=ROW_HEIGHT + 100)
 
 
@@ -42,7 +43,9 @@ def _row(evidence, place) -> Image.Image | None:
     box = place.region.get("box")
     if not box or evidence.query_image is None:
         return None
-    return _box_row(evidence, place.number, box)
+    own = getattr(evidence.expert, "place_pictures", None)  # an expert that draws the place itself (3-D: facing it)
+    drawn = own(place.region) if callable(own) else None
+    return _box_row(evidence, place.number, box) if drawn is None else _drawn_row(place.number, *drawn)
 
 
 def _box_row(evidence, number: int, box) -> Image.Image:
@@ -50,12 +53,20 @@ def _box_row(evidence, number: int, box) -> Image.Image:
 
     view = context_box(box)
     panels = [(f"{number}: query", _cut(evidence.query_image, view, box))]
-    if evidence.nearest is not None:
-        panels.append(("nearest reference", _cut(evidence.nearest.image, view, box)))
+    if evidence.nearest_picture() is not None:
+        panels.append(("nearest reference", _cut(evidence.nearest_picture(), view, box)))
     if evidence.expert is not None:
         heat = overlay_heatmap(evidence.query_image, evidence.expert.heatmap)
         panels.append(("heatmap", _cut(heat, view, box)))
     return composite(panels, height=ROW_HEIGHT)
+
+
+def _drawn_row(number: int, box, panels) -> Image.Image:
+    from tools.render.imageops import composite
+
+    view = context_box(box)
+    return composite([(f"{number}: {label}" if i == 0 else label, _cut(image, view, box))
+                      for i, (label, image) in enumerate(panels)], height=ROW_HEIGHT)
 
 
 def context_box(box) -> tuple[float, float, float, float]:

@@ -5,7 +5,9 @@ regions, a point-cloud expert's regions, the series expert's windows; for a part
 place that differs most, still below the threshold). For pictures the vision expert judged, each
 place carries how far the query deviates there relative to how much the reference normals differ
 from one another at the same place: every reference is compared with the others by the same expert
-(leave-one-out), and its distance inside the place's box is one sample of normal variation.
+(leave-one-out), and its distance inside the place's box is one sample of normal variation. A
+region that brings its own figures (the 3-D expert's: deviation and threshold at the place, and the
+largest deviation the reference scans show among themselves there) is taken as it is measured.
 `describe(region)` says where a region is in its modality's terms (image box, time window with the
 value against its expected band, 3-D centre and extent). `rules_for_place` picks the rules whose
 words name that part of the object. Shared by the agent's show_regions tool and the offline
@@ -42,6 +44,7 @@ class Place:
     deviation: float | None = None  # the vision expert's distance at the place (query vs the references)
     normal_spread: list[float] = field(default_factory=list)  # each reference vs the others, at the same place
     threshold: float | None = None  # the expert's calibrated distance threshold
+    spread_of: str = "the reference normals"  # whose differences normal_spread holds, in words
 
     @property
     def ratio(self) -> float | None:
@@ -58,8 +61,8 @@ def places(evidence, count: int = 1) -> list[Place]:
     regions = evidence.region_dicts()
     found = [Place(i, region, True) for i, region in enumerate(regions[:count], 1)]
     report = evidence.expert
-    if not found and report is not None and getattr(report, "heatmap", None) is not None:
-        hottest = hottest_place(report.heatmap)  # beyond the threshold only when too small to outline as a region
+    hottest = _place_that_differs_most(report) if not found and report is not None else None
+    if hottest is not None:  # beyond the threshold only when too small to outline as a region
         found = [Place(1, hottest, hottest["peak"] >= 0.5)]
     if report is not None:
         for place in found:
@@ -72,6 +75,15 @@ def has_places(evidence) -> bool:
     if evidence is None:
         return False
     return bool(evidence.region_dicts()) or getattr(evidence.expert, "heatmap", None) is not None
+
+
+def _place_that_differs_most(report) -> dict | None:
+    """The expert's own choice when it makes one (the 3-D expert: a place on the scan), else the heatmap's hottest."""
+    own = getattr(report, "hottest", None)
+    if own is not None:
+        return own.to_dict()
+    heatmap = getattr(report, "heatmap", None)
+    return hottest_place(heatmap) if heatmap is not None else None
 
 
 def hottest_place(heatmap: np.ndarray) -> dict:
@@ -87,6 +99,9 @@ def hottest_place(heatmap: np.ndarray) -> dict:
 
 
 def _measure(evidence, place: Place) -> None:
+    if place.region.get("threshold") is not None:  # measured by the expert itself (the 3-D expert, in 3-D)
+        _as_measured(evidence, place)
+        return
     box = place.region.get("box")
     if not box:
         return
@@ -94,6 +109,16 @@ def _measure(evidence, place: Place) -> None:
     place.threshold = float(report.threshold)
     place.deviation = distance_in_box(report.heatmap, box, report.threshold)
     place.normal_spread = [distance_in_box(r.heatmap, box, r.threshold) for r in _spread_reports(evidence)]
+
+
+def _as_measured(evidence, place: Place) -> None:
+    region = place.region
+    place.deviation, place.threshold = float(region["deviation"]), float(region["threshold"])
+    if region.get("normal_variation") is not None:
+        place.normal_spread = [float(region["normal_variation"])]
+        one = getattr(evidence.expert, "references", 0) == 1
+        place.spread_of = ("the reference scan's two halves, each measured against the other" if one
+                           else "the reference scans, each measured against the others")
 
 
 def _spread_reports(evidence) -> list:
@@ -133,6 +158,8 @@ def deviation_text(place: Place) -> str:
     """How far the query deviates at a place, against the threshold and the reference normals ('' without figures)."""
     if place.deviation is None:
         return ""
+    if place.region.get("basis") is not None:
+        return _scan_text(place)
     text = f"there the expert's distance is {place.deviation:.2f} (threshold {place.threshold:.2f})"
     spread = place.normal_spread
     if place.ratio is None:
@@ -141,6 +168,22 @@ def deviation_text(place: Place) -> str:
     return (text + f"; between the {len(spread)} reference normals at the same place it is {min(spread):.2f} to "
             f"{max(spread):.2f}, so the query differs {place.ratio:.1f} times as much as the normals differ from one "
             "another there")
+
+
+def _scan_text(place: Place) -> str:
+    """The 3-D expert's figures at a place, in the scan's units (the self-check: in robust spreads)."""
+    if place.region["basis"] == "self-check":
+        return (f"there the surface stands {place.deviation:.1f} robust spreads off the surface around it (threshold "
+                f"{place.threshold:.0f}); with no reference scan there is no normal variation to compare with")
+    figures = f"{place.deviation:.3g} (threshold there {place.threshold:.3g}, in the scan's units)"
+    if place.region.get("kind") == "missing surface":
+        text = f"there the scan lacks reference surface: its nearest points lie beyond the sampling gap by {figures}"
+    else:
+        text = f"there the scan deviates from the reference surface by {figures}"
+    if place.ratio is None:
+        return text + "; how much the reference scans differ from one another there is not known"
+    return (text + f"; {place.spread_of}, deviate at most {max(place.normal_spread):.3g} there, so the query "
+            f"deviates {place.ratio:.1f} times as much as the references differ from one another there")
 
 
 def describe(region: dict) -> str:

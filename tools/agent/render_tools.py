@@ -45,8 +45,8 @@ def render_point_cloud(ctx, artifact_id: str, view: Literal["shaded", "depth", "
 
     Args:
         artifact_id: id of the point cloud artifact.
-        view: shaded (relief lighting, shows dents and bumps), depth (colour = distance) or views (top, front, side, oblique).
-        remove_background: drop the dominant plane (the table under the part) before rendering.
+        view: shaded (relief lighting, shows dents and bumps), depth (colour = distance) or views (several sides).
+        remove_background: always drop the dominant plane (by default it is dropped only when it is clearly a table around the part).
     """
     artifact = artifact_from(ctx, artifact_id, "point_cloud")
     image = to_image(artifact, view, remove_background=remove_background, **_class_options(ctx))

@@ -21,9 +21,9 @@ _TOO_MANY = "downsample the cloud (for example with a voxel grid) and upload aga
 
 
 def read_ply_file(path: Path, limits: Limits) -> Loaded:
-    """A PLY point cloud."""
-    points, meta = read_ply(path, limits)
-    return finish_cloud(points, meta, limits)
+    """A PLY point cloud (its vertex colours kept when it has them)."""
+    points, meta, colours = read_ply(path, limits)
+    return finish_cloud(points, meta, limits, colours)
 
 
 def read_pcd_file(path: Path, limits: Limits) -> Loaded:
@@ -113,8 +113,11 @@ def finish_grid(grid: np.ndarray, meta: dict, limits: Limits) -> Loaded:
     return loaded
 
 
-def finish_cloud(points: np.ndarray, meta: dict, limits: Limits) -> Loaded:
-    """float32 points without NaN/inf rows; refuses clouds that are empty, tiny or a single spot."""
+def finish_cloud(points: np.ndarray, meta: dict, limits: Limits, colours: np.ndarray | None = None) -> Loaded:
+    """float32 points without NaN/inf rows; refuses clouds that are empty, tiny or a single spot.
+
+    colours (uint8 (N, 3), one per point) are kept in extra["colours"] for the points that are kept.
+    """
     with np.errstate(over="ignore", invalid="ignore"):
         points = np.asarray(points, dtype=np.float64).astype(np.float32)
     finite = np.isfinite(points).all(axis=1)
@@ -128,5 +131,6 @@ def finish_cloud(points: np.ndarray, meta: dict, limits: Limits) -> Loaded:
     if not (high > low).any():
         raise InputError("all points of the cloud are at the same place; check the export (units, scale)")
     meta.update({"points": int(len(kept)), "dropped_points": int((~finite).sum()),
-                 "bounds": [low.tolist(), high.tolist()]})
-    return Loaded("point_cloud", kept, meta)
+                 "bounds": [low.tolist(), high.tolist()], "colour": colours is not None})
+    extra = {} if colours is None else {"colours": np.ascontiguousarray(colours[finite])}
+    return Loaded("point_cloud", kept, meta, extra)

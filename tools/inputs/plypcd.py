@@ -23,6 +23,7 @@ _PLY_TYPES = {"char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1", "short":
 _PLY_FORMATS = {"ascii": None, "binary_little_endian": "<", "binary_big_endian": ">"}
 _PCD_TYPES = {("F", 4): "f4", ("F", 8): "f8", ("U", 1): "u1", ("U", 2): "u2", ("U", 4): "u4", ("U", 8): "u8",
               ("I", 1): "i1", ("I", 2): "i2", ("I", 4): "i4", ("I", 8): "i8"}
+_PLY_COLOURS = ("red", "green", "blue")
 _TOO_MANY = "downsample the cloud (for example with a voxel grid) and upload again"
 
 
@@ -38,8 +39,8 @@ def _split_header(raw: bytes, end_marker: bytes, what: str) -> tuple[list[str], 
     return text.replace("\r", "").split("\n"), stop + 1
 
 
-def read_ply(path: Path, limits: Limits) -> tuple[np.ndarray, dict]:
-    """Vertex x, y, z of a PLY file."""
+def read_ply(path: Path, limits: Limits) -> tuple[np.ndarray, dict, np.ndarray | None]:
+    """Vertex x, y, z of a PLY file, and its red, green, blue (uint8) when it has them."""
     raw = path.read_bytes()
     lines, offset = _split_header(raw, b"end_header", "PLY")
     byte_order, elements = _parse_ply_header(lines)
@@ -55,13 +56,26 @@ def read_ply(path: Path, limits: Limits) -> tuple[np.ndarray, dict]:
     if not {"x", "y", "z"} <= set(columns):
         raise InputError(f"the PLY vertices have no x, y, z properties (found {columns}); export them with coordinates")
     meta = {"format": "ply", "encoding": lines[1].split()[1], "properties": columns}
+    wanted = [*"xyz", *(_PLY_COLOURS if set(_PLY_COLOURS) <= set(columns) else ())]
     if byte_order is None:
         skip = sum(e[1] for e in elements[:index])
-        return _read_ascii_rows(raw[offset:], skip, count, [columns.index(a) for a in "xyz"], "PLY"), meta
-    start = offset + sum(_fixed_size(e) * e[1] for e in elements[:index])
-    dtype = np.dtype([(name, byte_order + _PLY_TYPES[kind]) for name, kind in props])
-    table = _frombuffer(raw, dtype, count, start, "PLY")
-    return np.stack([table[a] for a in "xyz"], axis=1), meta
+        rows = _read_ascii_rows(raw[offset:], skip, count, [columns.index(a) for a in wanted], "PLY")
+    else:
+        start = offset + sum(_fixed_size(e) * e[1] for e in elements[:index])
+        dtype = np.dtype([(name, byte_order + _PLY_TYPES[kind]) for name, kind in props])
+        table = _frombuffer(raw, dtype, count, start, "PLY")
+        rows = np.stack([np.asarray(table[a], np.float64) for a in wanted], axis=1) if count else np.empty((0, len(wanted)))
+    colour_kind = dict(props).get("red")
+    return rows[:, :3], meta, _colours(rows[:, 3:], colour_kind) if len(wanted) > 3 else None
+
+
+def _colours(values: np.ndarray, kind: str | None) -> np.ndarray:
+    """Colour columns as uint8: 0..1 floats are scaled, wider integers shifted down to 8 bits."""
+    if kind in ("float", "float32", "double", "float64"):
+        values = values * 255.0
+    elif kind in ("ushort", "uint16", "short", "int16"):
+        values = values / 257.0
+    return np.clip(np.nan_to_num(values), 0, 255).astype(np.uint8)
 
 
 def _parse_ply_header(lines: list[str]) -> tuple[str | None, list]:

@@ -2,7 +2,9 @@
 
 A reference and a query of the same class must render from the same view, at the same scale and
 with the same depth colours, or the comparison shows the camera instead of the defect. So the
-first reference of a class fixes its camera in a small store on disk (`CameraStore`).
+first reference scans of a class fix its camera in a small store on disk (`CameraStore`); a query
+is rendered with that camera and never fixes one itself (in an evaluation the first cloud
+rendered is often a query).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ class Camera:
     span: float  # the scale: world units covered by the image width
     size: tuple[int, int] = (512, 512)  # width, height in pixels
     depth_range: tuple[float, float] = (-1.0, 1.0)  # near, far along direction, relative to the centre
+    follow: bool = False  # the centre follows each cloud (parts scanned in any place), the rest stays fixed
 
     def basis(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Unit vectors right, up, forward (forward = viewing direction)."""
@@ -51,12 +54,12 @@ class Camera:
         """The same centre and scale seen from another side; elevation 90 is this camera's own view.
 
         Elevation 0 looks across the part from the bottom edge of this view (azimuth 0) or from
-        its right edge (azimuth 90).
+        its right edge (azimuth 90); elevation -90 looks at it from behind.
         """
         right, up, forward = self.basis()
         az, el = np.radians(azimuth), np.radians(elevation)
         eye = np.cos(el) * (np.sin(az) * right - np.cos(az) * up) - np.sin(el) * forward
-        new_up = up if elevation >= 89.9 else -forward - np.dot(-forward, eye) * eye
+        new_up = up if abs(elevation) >= 89.9 else -forward - np.dot(-forward, eye) * eye
         new_up /= np.linalg.norm(new_up)
         radius = max(abs(self.depth_range[0]), abs(self.depth_range[1]), self.span / 2)
         return replace(self, direction=_vec(-eye), up=_vec(new_up), depth_range=(-radius, radius))
@@ -74,15 +77,30 @@ class Camera:
         """The inverse of to_dict."""
         return cls(direction=_vec(data["direction"]), up=_vec(data["up"]), centre=_vec(data["centre"]),
                    span=float(data["span"]), size=(int(data["size"][0]), int(data["size"][1])),
-                   depth_range=(float(data["depth_range"][0]), float(data["depth_range"][1])))
+                   depth_range=(float(data["depth_range"][0]), float(data["depth_range"][1])),
+                   follow=bool(data.get("follow", False)))
+
+    def for_cloud(self, points: np.ndarray) -> Camera:
+        """This camera for a cloud: as it is, or (follow) centred on the cloud's robust middle."""
+        if not self.follow:
+            return self
+        right, up, forward = self.basis()
+        local = _sample(np.asarray(points, np.float64), 50_000) @ np.stack([right, up, forward], axis=1)
+        middle = np.percentile(local, [0.5, 99.5], axis=0).mean(axis=0)
+        return replace(self, centre=_vec(middle[0] * right + middle[1] * up + middle[2] * forward))
 
 
-def camera_for(points: np.ndarray, size: tuple[int, int] = (512, 512), margin: float = 0.06) -> Camera:
+LONG_SIDE = 512  # pixels along the longer side of a cloud's picture
+MAX_ASPECT = 2.0  # a long part gets a picture up to this much longer than wide, not a square with empty sides
+
+
+def camera_for(points: np.ndarray, size: tuple[int, int] | None = None, margin: float = 0.08) -> Camera:
     """A camera that frames the cloud: looking at its face, the robust extent filling the image.
 
-    A scan in sensor coordinates (far from the origin compared with its extent) is seen as the
-    sensor saw it, along +z with image rows along +y. Any other cloud is seen along its thinnest
-    direction (PCA), from above (+z side) when that is ambiguous.
+    A scan in sensor coordinates (in front of the origin along +z, far off compared with its extent)
+    is seen as the sensor saw it, along +z with image rows along +y. Any other cloud is seen along
+    its thinnest direction (PCA), from above (+z side) when that is ambiguous, with +z up in the
+    picture when the view is sideways. Without a size, the picture's shape follows the part's.
     """
     sample = _sample(np.asarray(points, np.float64), 50_000)
     direction, up = _view_axes(sample)
@@ -92,22 +110,47 @@ def camera_for(points: np.ndarray, size: tuple[int, int] = (512, 512), margin: f
     middle = (low + high) / 2
     centre = middle[0] * right + middle[1] * up + middle[2] * direction
     extent = np.maximum(high - low, 1e-9)
+    size = size or _fitting_size(extent[0] / extent[1])
     span = max(extent[0], extent[1] * size[0] / size[1]) * (1 + 2 * margin)
     half_depth = extent[2] / 2 * (1 + 2 * margin) + 1e-9
     return Camera(_vec(direction), _vec(up), _vec(centre), float(span), (int(size[0]), int(size[1])),
                   (-float(half_depth), float(half_depth)))
 
 
+PLACES_VARY = 0.25  # reference scans whose middles lie this share of their size apart were not scanned in one place
+
+
+def camera_for_references(clouds: list[np.ndarray]) -> Camera:
+    """The camera reference scans fix for their class.
+
+    Scanned in one place (a station): the camera framing all of them, so a part that lies off its
+    place shows it. Scanned anywhere (a free part, random poses): the view and scale of the largest
+    one, whose centre then follows each scan (`follow`).
+    """
+    middles = np.array([np.percentile(c, [0.5, 99.5], axis=0).mean(axis=0) for c in clouds])
+    sizes = [float(np.linalg.norm(np.ptp(c, axis=0))) for c in clouds]
+    if len(clouds) > 1 and np.linalg.norm(middles - middles.mean(axis=0), axis=1).max() > PLACES_VARY * np.median(sizes):
+        return replace(camera_for(clouds[int(np.argmax([len(c) for c in clouds]))]), follow=True)
+    return camera_for(np.vstack(clouds))
+
+
+def _fitting_size(aspect: float) -> tuple[int, int]:
+    """(width, height) with the long side LONG_SIDE and the part's width / height ratio, clamped to MAX_ASPECT."""
+    aspect = float(np.clip(aspect, 1 / MAX_ASPECT, MAX_ASPECT))
+    return int(round(LONG_SIDE * min(1.0, aspect))), int(round(LONG_SIDE * min(1.0, 1 / aspect)))
+
+
 def _view_axes(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    from tools.inputs.prepared import sensor_at_origin
+
     centroid = points.mean(axis=0)
-    radius = np.linalg.norm(points - centroid, axis=1).max()
-    if np.linalg.norm(centroid) > 2 * radius and centroid[2] > 0:
+    if sensor_at_origin(points):
         return np.array([0.0, 0.0, 1.0]), np.array([0.0, -1.0, 0.0])  # a sensor at the origin
     _, vectors = np.linalg.eigh(np.cov((points - centroid).T))
     direction = vectors[:, 0] * (-1.0 if vectors[2, 0] > 0 else 1.0)  # look down on it, from +z
     if abs(direction[2]) < 1e-6 and direction[np.argmax(np.abs(direction))] < 0:
         direction = -direction
-    hint = np.array([0.0, 1.0, 0.0]) if abs(direction[1]) < 0.9 else np.array([0.0, 0.0, 1.0])
+    hint = np.array([0.0, 0.0, 1.0]) if abs(direction[2]) < 0.9 else np.array([0.0, 1.0, 0.0])  # z up, as most scans
     up = hint - np.dot(hint, direction) * direction
     return direction, up / np.linalg.norm(up)
 
@@ -130,7 +173,9 @@ def class_key(class_name: str) -> str:
 
 
 class CameraStore:
-    """One JSON camera per class in a directory; the first reference of a class fixes its camera."""
+    """One JSON camera per class in a directory, fixed by the class's reference scans (never by a query)."""
+
+    FIXED_BY = "references"
 
     def __init__(self, directory: str | os.PathLike):
         self.directory = Path(directory)
@@ -141,31 +186,36 @@ class CameraStore:
 
     def get(self, class_name: str) -> Camera | None:
         """The stored camera of a class, or None."""
+        data = self._read(class_name)
+        return Camera.from_dict(data) if data else None
+
+    def fix(self, class_name: str, references: list[np.ndarray]) -> Camera:
+        """The class's camera; when none was fixed by references yet, the one these reference scans give becomes it."""
+        data = self._read(class_name)
+        if data is not None and data.get("fixed_by") == self.FIXED_BY:
+            return Camera.from_dict(data)
+        return self._write(class_name, camera_for_references(list(references)), replace=data is not None)
+
+    def _read(self, class_name: str) -> dict | None:
         try:
-            return Camera.from_dict(json.loads(self.path_for(class_name).read_text()))
+            data = json.loads(self.path_for(class_name).read_text())
+            Camera.from_dict(data)
+            return data
         except FileNotFoundError:
             return None
-        except (ValueError, KeyError, TypeError, IndexError):
-            return None  # a damaged file: the next get_or_set writes a fresh one
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+            return {}  # a damaged file: replaced by the next fix
 
-    def get_or_set(self, class_name: str, points: np.ndarray, size: tuple[int, int] = (512, 512)) -> Camera:
-        """The class's camera; when there is none yet, the one framing `points` becomes it."""
-        stored = self.get(class_name)
-        if stored is not None:
-            return stored
-        camera = camera_for(points, size)
-        return self._write_first(class_name, camera)
-
-    def _write_first(self, class_name: str, camera: Camera) -> Camera:
-        """Write atomically; if another process got there first, its camera wins."""
+    def _write(self, class_name: str, camera: Camera, *, replace: bool) -> Camera:
+        """Write atomically; if another process fixed the camera first, its camera wins."""
         self.directory.mkdir(parents=True, exist_ok=True)
         target = self.path_for(class_name)
         handle, temp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
         with os.fdopen(handle, "w") as out:
-            json.dump(camera.to_dict(), out)
+            json.dump({**camera.to_dict(), "fixed_by": self.FIXED_BY}, out)
         try:
-            if target.exists() and self.get(class_name) is None:
-                os.replace(temp, target)  # replace a damaged file
+            if replace:
+                os.replace(temp, target)  # a damaged file, or one an older version fixed from any first render
             else:
                 os.link(temp, target)  # fails if a camera appeared meanwhile
         except FileExistsError:

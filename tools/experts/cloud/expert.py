@@ -1,0 +1,172 @@
+"""The 3-D expert: compares a scan with reference scans of its class in 3-D.
+
+Method: the reference scans are aligned into one reference surface and calibrated leave-one-out
+(tools/experts/cloud/model.py). A query scan is registered to that surface (FPFH + RANSAC, then
+point-to-plane ICP), each of its points gets its deviation from the surface (the distance along
+the reference normals, averaged over about 20 points) and each reference point the distance to the
+scan (surface the scan lacks). Points beyond the calibrated threshold form regions (DBSCAN), which
+are mapped into the rendered view (boxes, heatmap) and, for organised scans, into the sensor grid.
+The report has the vision expert's shape, so the agent, the offline backend, the UI and `eval` use
+it unchanged. Without any reference, tools/experts/cloud/selfcheck.py gives weaker evidence.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import replace
+
+import numpy as np
+
+from tools.errors import InputError
+from tools.experts.cloud import cache as model_cache
+from tools.experts.cloud.model import ReferenceModel, fit
+from tools.experts.cloud.regions import CloudRegion, Finding, clusters, hottest, strongest
+from tools.experts.cloud.report import CloudReport, to_score
+from tools.experts.cloud.views import ScanView
+from tools.inputs.prepared import PreparedCloud, typical_spacing
+
+METHOD_VERSION = 1
+_MODELS: OrderedDict[str, ReferenceModel] = OrderedDict()
+_MODELS_KEEP = 4
+_MODELS_LOCK = threading.Lock()
+
+
+class CloudExpert:
+    """Fit on reference scans of one class, then score query scans."""
+
+    def __init__(self, *, cache_dir=None, seed: int = 0):
+        self.cache_dir, self.seed = cache_dir, seed
+        self.model: ReferenceModel | None = None
+        self.last_measurement = None  # the raw measurement behind the last report (benchmarks re-use it)
+        self.loaded_from: str | None = None  # "memory" or "disk" when the last fit was cached
+
+    def fit(self, references: list[PreparedCloud], keys: list[str] | None = None) -> CloudExpert:
+        """Build (or load from the cache) the reference model; keys identify the scans (their sha256)."""
+        if not references:
+            raise InputError("the 3-D expert needs at least one reference scan; add one with `anomaly-chat kb add-ref`")
+        key = model_cache.key(keys, METHOD_VERSION) if keys else None
+        model, self.loaded_from = (_MODELS.get(key), "memory") if key else (None, None)
+        if model is None and key and self.cache_dir:
+            model, self.loaded_from = model_cache.load(self.cache_dir, key), "disk"
+        if model is None:
+            model, self.loaded_from = fit(references, self.seed), None
+            if key and self.cache_dir:
+                model_cache.save(self.cache_dir, key, model)
+        if key:
+            _remember(key, model)
+        self.model = model
+        return self
+
+    def score(self, scan: ScanView) -> CloudReport:
+        """Compare a prepared query scan with the fitted references."""
+        if self.model is None:
+            raise InputError("the 3-D expert has no references yet; call fit(references) first")
+        model, cloud = self.model, scan.cloud
+        measured = self.last_measurement = model.measure(cloud, self.seed)
+        limits = model.thresholds[measured.points.nearest, 0]
+        point_scores = to_score(measured.points.magnitude, limits).astype(np.float32)
+        lacking_scores = to_score(measured.lacking, model.thresholds[:, 1]).astype(np.float32)
+        lacking = measured.alignment.inverse(model.surface.points)
+        keep = lacking_scores >= 0.25  # only reference surface the scan clearly lacks is drawn or mapped
+        scan.extra_points = lacking[keep]
+        score, raw, threshold = _strongest(point_scores, measured.points.magnitude, limits,
+                                           lacking_scores, measured.lacking, model.thresholds[:, 1])
+        findings = self._findings(scan, measured, point_scores, limits, (lacking, lacking_scores, keep))
+        owners = np.bincount(measured.points.owner, minlength=model.count)
+        nearest = int(np.argmax(owners))
+        return CloudReport(
+            score, raw, threshold, score >= 0.5, scan.heatmap(point_scores, lacking_scores[keep]),
+            _regions(findings, scan), nearest, self.describe(), point_scores=point_scores,
+            deviation=measured.points.signed, lacking=(lacking[keep], lacking_scores[keep]),
+            grid_map=scan.grid_map(point_scores, (lacking[keep], lacking_scores[keep])), references=model.count,
+            reference_points=lacking[model.surface.owner == nearest],
+            alignment={"fitness": round(measured.points.fitness, 4), "residual": measured.points.residual,
+                       "start": measured.alignment.start},
+            notes=_alignment_notes(measured.points.fitness), hottest=hottest(scan, findings), camera=scan.camera,
+            scan=scan.cloud)
+
+    def describe(self) -> str:
+        """The method in one line (for reports and the UI)."""
+        count = self.model.count if self.model else 0
+        calibration = self.model.normal_scores.get("method", "") if self.model else ""
+        return (f"3-D registration and point-to-surface deviation v{METHOD_VERSION} ({count} reference scan(s), "
+                f"threshold from {calibration})")
+
+    def _findings(self, scan: ScanView, measured, point_scores, limits, lacking_found) -> list[Finding]:
+        """The scan's deviating points, and the reference surface it lacks (only what is drawn: score >= 0.25)."""
+        model, cloud = self.model, scan.cloud
+        variation = model.variation
+        deviating = Finding(cloud.points, point_scores, measured.points.magnitude, limits, measured.points.signed,
+                            measured.points.off_surface, typical_spacing(cloud.points), np.arange(len(cloud.points)),
+                            True, None if variation is None else variation[measured.points.nearest, 0])
+        lacking, lacking_scores, keep = lacking_found
+        kept = int(keep.sum())
+        lacked = Finding(lacking[keep], lacking_scores[keep], measured.lacking[keep], model.thresholds[keep, 1],
+                         np.zeros(kept), np.zeros(kept, bool), model.surface.spacing, len(cloud.points) + np.arange(kept),
+                         False, None if variation is None else variation[keep, 1], missing=True)
+        return [deviating, lacked]
+
+
+def _regions(findings: list[Finding], scan: ScanView) -> list[CloudRegion]:
+    """The strongest regions; reference surface lacked where the scan already deviates is the same place."""
+    deviating, lacked = findings
+    found = deviating.regions(scan)
+    for cluster in clusters(lacked.points, lacked.scores, lacked.spacing, missing=True):
+        if not _inside_any(lacked.points[cluster.rows], found, deviating.spacing):  # a dent also leaves its old surface empty
+            found.append(lacked.region(scan, cluster))
+    return strongest(found)
+
+
+def self_check(scan: ScanView) -> CloudReport:
+    """Weaker evidence without any reference scan: each place against the surface around it (selfcheck.py)."""
+    from tools.experts.cloud.selfcheck import THRESHOLD_Z, surface_offsets
+
+    cloud = scan.cloud
+    offsets, z = surface_offsets(cloud)
+    scores = to_score(np.abs(z), THRESHOLD_Z).astype(np.float32)
+    finding = Finding(cloud.points, scores, np.abs(z), np.float32(THRESHOLD_Z), offsets, np.zeros(len(offsets), bool),
+                      typical_spacing(cloud.points), np.arange(len(cloud.points)), True, basis="self-check")
+    regions = [replace(r, kind="bump" if r.depth > 0 else "dent") for r in finding.regions(scan)]
+    peak = int(np.argmax(scores))
+    note = ("No reference scan is stored for this class: this is a check of the scan against its own surroundings, "
+            "weaker evidence than a comparison. Add reference scans with `anomaly-chat kb add-ref CLASS FILE...`, "
+            "in the knowledge panel, or attach them with the query.")
+    place = hottest(scan, [finding])
+    place = place and replace(place, kind="bump" if place.depth > 0 else "dent")
+    return CloudReport(float(scores[peak]), float(abs(z[peak])), THRESHOLD_Z, bool(scores[peak] >= 0.5),
+                       scan.heatmap(scores), strongest(regions), 0,
+                       f"surface self-check v{METHOD_VERSION} (no reference scan; offsets in robust spreads)",
+                       point_scores=scores, deviation=offsets, grid_map=scan.grid_map(scores), evidence="self-check",
+                       notes=[note], hottest=place, camera=scan.camera, scan=cloud)
+
+
+def _inside_any(points: np.ndarray, regions: list[CloudRegion], spacing: float) -> bool:
+    """Whether the points' centre lies within (a few spacings of) the 3-D box of one of the regions."""
+    centre = np.median(points, axis=0)
+    return any(np.all(np.abs(centre - np.asarray(r.centre)) <= np.asarray(r.extent) / 2 + 3 * spacing) for r in regions)
+
+
+def _strongest(*triples) -> tuple[float, float, float]:
+    """(score, raw deviation, its threshold) of the most anomalous place over (scores, raw, thresholds) triples."""
+    best = (0.0, 0.0, 1.0)
+    for scores, raw, limits in zip(triples[::3], triples[1::3], triples[2::3], strict=True):
+        if len(scores) and float(scores.max()) > best[0]:
+            i = int(np.argmax(scores))
+            best = (float(scores[i]), float(raw[i]), float(np.broadcast_to(limits, scores.shape)[i]))
+    return best
+
+
+def _alignment_notes(fitness: float) -> list[str]:
+    if fitness >= 0.6:
+        return []
+    return [f"Only {fitness:.0%} of the scan's points found the reference surface after alignment: the scan "
+            "may show another part, another side, or a large change; treat the deviation map with care."]
+
+
+def _remember(key: str, model: ReferenceModel) -> None:
+    with _MODELS_LOCK:
+        _MODELS[key] = model
+        _MODELS.move_to_end(key)
+        while len(_MODELS) > _MODELS_KEEP:
+            _MODELS.popitem(last=False)

@@ -27,7 +27,7 @@ BADGES = {  # label -> (text on the badge, css modifier, symbol)
 SCORE_SOURCES = {"logprobs": "the model's token probabilities", "confidence": "the model's confidence",
                  "expert": "the expert (vision, 3-D or series)", "verdict": "the verdict alone (no continuous score)",
                  "none": "no score"}
-IMAGE_CAPTIONS = {"evidence": "the expert's evidence: reference | query | where it differs (red = far from normal; "
+IMAGE_CAPTIONS = {"evidence": "reference | query | heatmap of where it differs (red = far from normal; "
                               "a legend names any other colours)", "view": "rendered view"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif"}
 _MARKDOWN_LINK_CHARACTERS = re.compile(r"[\\\[\]@]")  # what Markdown builds links and images from

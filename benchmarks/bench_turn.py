@@ -56,7 +56,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings({"home": tmp, "backend": "offline"}, env={})
-        warm_up(settings)  # what the app's background thread does at start
+        warm_up(settings, demo=False)  # what the app's background thread loads at start
         from assistant.commands.common import open_kb
 
         kb = open_kb(settings)

@@ -46,7 +46,8 @@ def check_model_path(model_path: str | None) -> None:
 
 
 def load_model(model_path: str | None = None):
-    """The sentence-transformers model at model_path (default: the bundled one), loaded once per process."""
+    """The sentence-transformers model at model_path (default: the bundled one), loaded once per process;
+    `encode(texts)` gives unit-length vectors."""
     key = model_path or ""
     with _lock:
         if key not in _models:
@@ -55,18 +56,33 @@ def load_model(model_path: str | None = None):
 
 
 def _load(model_path: str | None):
+    """The bundled model (and any BERT + mean-pooling model) in plain torch: the same vectors without
+    sentence-transformers' 2.5 s import (knowledge/bert_encoder.py); any other model through the library."""
     check_model_path(model_path)
-    import transformers.utils.logging as hf_logging
-    from sentence_transformers import SentenceTransformer
+    from knowledge.bert_encoder import BertSentenceEncoder, supports
 
-    path = model_path or str(default_model_path())
-    bars_were_on = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()  # a progress bar on stderr would garble the CLI's one-line output
-    try:
-        return SentenceTransformer(path, device="cpu", local_files_only=True)
-    finally:
-        if bars_were_on:
-            hf_logging.enable_progress_bar()
+    path = Path(model_path) if model_path else default_model_path()
+    return BertSentenceEncoder(path) if supports(path) else _LibraryModel(str(path))
+
+
+class _LibraryModel:
+    """A model of any other shape, through sentence-transformers."""
+
+    def __init__(self, path: str):
+        import transformers.utils.logging as hf_logging
+        from sentence_transformers import SentenceTransformer
+
+        bars_were_on = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # a progress bar on stderr would garble the CLI's one-line output
+        try:
+            self.model = SentenceTransformer(path, device="cpu", local_files_only=True)
+        finally:
+            if bars_were_on:
+                hf_logging.enable_progress_bar()
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        return self.model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
+                                 show_progress_bar=False)
 
 
 def embed_texts(texts: list[str], model_path: str | None = None) -> list[np.ndarray]:
@@ -74,6 +90,10 @@ def embed_texts(texts: list[str], model_path: str | None = None) -> list[np.ndar
     key = model_path or ""
     with _lock:
         found = {t: _cache[(key, t)] for t in texts if (key, t) in _cache}
+    if not model_path and len(found) < len(texts):  # the bundled model: the seed rules' vectors are shipped
+        from knowledge.seed_vectors import shipped
+
+        found.update((t, shipped()[t]) for t in texts if t not in found and t in shipped())
     missing = list(dict.fromkeys(t for t in texts if t not in found))
     if missing:
         vectors = _encode(load_model(model_path), missing)
@@ -90,8 +110,7 @@ def _encode(model, texts: list[str]) -> np.ndarray:
         if threads > 1 and (len(texts) <= SMALL_BATCH or _cpu_busy()):
             torch.set_num_threads(1)
         try:
-            return model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
-                                show_progress_bar=False)
+            return model.encode(texts)
         finally:
             torch.set_num_threads(threads)
 

@@ -21,6 +21,30 @@ def test_image_formats_load_as_rgb_with_their_size(tmp_path, suffix):
     assert artifact.meta["width"] == 120 and artifact.id == artifact.sha256[:12]
 
 
+def test_an_image_read_again_is_not_decoded_again_but_is_a_picture_of_its_own(tmp_path, monkeypatch):
+    from tools.inputs import artifacts
+
+    path = data.write_image(data.part_image((120, 80)), tmp_path / "part.png")
+    first = load(path, name="first.png")
+    monkeypatch.setitem(artifacts.FORMATS, "png", artifacts.Format("PNG image", (".png",), _not_decoded))
+    again = load(path, name="again.png")
+    assert (again.name, again.sha256, again.meta) == ("again.png", first.sha256, first.meta)
+    assert again.payload.tobytes() == first.payload.tobytes() and again.payload is not first.payload
+    again.payload.thumbnail((10, 10))  # a caller changing its picture changes nobody else's
+    assert load(path).payload.size == (120, 80)
+
+
+def test_a_changed_image_file_is_read_again(tmp_path):
+    path = data.write_image(Image.new("RGB", (40, 30), (200, 0, 0)), tmp_path / "part.png")
+    assert load(path).payload.getpixel((1, 1)) == (200, 0, 0)
+    data.write_image(Image.new("RGB", (40, 30), (0, 0, 200)), path)
+    assert load(path).payload.getpixel((1, 1)) == (0, 0, 200)
+
+
+def _not_decoded(path, limits):
+    raise AssertionError("decoded again")
+
+
 def test_image_with_alpha_is_flattened_on_white(tmp_path):
     rgba = Image.new("RGBA", (10, 10), (255, 0, 0, 0))
     artifact = load(data.write_image(rgba, tmp_path / "clear.png"))

@@ -87,6 +87,64 @@ def test_cached_and_fresh_reports_agree(part, tmp_path, fresh_memory):
     assert cached.raw_score == pytest.approx(fresh.raw_score, rel=1e-3) and cached.anomalous == fresh.anomalous
 
 
+def counting_maps(monkeypatch) -> list[str]:
+    """Record the matching mode of every stand-in distance map the fit computes."""
+    from tools.experts.vision import fitting
+
+    computed, match = [], fitting.match
+
+    def recording(bank, grid, mode, *args):
+        computed.append(mode)
+        return match(bank, grid, mode, *args)
+    monkeypatch.setattr(fitting, "match", recording)
+    return computed
+
+
+def test_stand_in_maps_come_from_the_disk_cache_after_a_restart(part, tmp_path, fresh_memory, monkeypatch):
+    references = [jitter(part, seed) for seed in (1, 2, 3)]
+    first = VisionExpert(cache_dir=tmp_path).fit(references)
+    forget_in_memory()
+    computed = counting_maps(monkeypatch)
+    second = VisionExpert(cache_dir=tmp_path).fit([r.copy() for r in references])
+    assert computed == [] and second.fitted.threshold == first.fitted.threshold
+    assert second.fitted.matching == first.fitted.matching
+
+
+def test_a_smaller_set_of_the_same_references_reuses_their_maps(part, tmp_path, fresh_memory, monkeypatch):
+    references = [jitter(part, seed) for seed in (1, 2, 3)]
+    VisionExpert(cache_dir=tmp_path, matching="position").fit(references)
+    expert_module._FITTED.clear()
+    computed = counting_maps(monkeypatch)
+    VisionExpert(cache_dir=tmp_path, matching="position").fit(references[:2])
+    assert computed == []
+
+
+def test_threads_asking_for_the_same_features_at_once_compute_them_once(fresh_memory):
+    import threading
+
+    calls, asking, results = [], threading.Event(), []
+
+    def compute():
+        calls.append(1)
+        asking.wait(5)  # the other thread is asking now; without the gate it would compute too
+        threading.Event().wait(0.2)
+        return {"grid": np.ones(3, np.float32)}
+
+    def ask(signal=None):
+        if signal:
+            signal.set()
+        results.append(feature_cache.cached("same-key", compute))
+    first = threading.Thread(target=ask)
+    first.start()
+    while not calls:
+        threading.Event().wait(0.01)
+    second = threading.Thread(target=ask, args=(asking,))
+    second.start()
+    first.join(10)
+    second.join(10)
+    assert len(calls) == 1 and len(results) == 2 and results[0] is results[1]
+
+
 @pytest.fixture(scope="module")
 def turning_expert(part):
     return VisionExpert(rotation_invariant=True).fit([jitter(part, 1)])

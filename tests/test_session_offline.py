@@ -67,6 +67,15 @@ def test_defective_part_is_found_with_region_rules_and_grounded_reasoning(settin
     assert any("Vision expert" in t for t in steps_done)
 
 
+def test_offline_turn_leaves_the_prompt_pictures_unencoded(settings, kb, workdir):
+    # the offline backend reads the structured turn, so PNG-encoding the pictures would be wasted time
+    _, files = workdir
+    session = Session(settings, kb)
+    _run(session, "is anything wrong?", [files["good"]], class_name="widget")
+    pictures = [part for message in session.history for part in message.images]
+    assert pictures and not any(picture.encoded for picture in pictures)
+
+
 def test_clean_part_is_judged_normal(settings, kb, workdir):
     _, files = workdir
     _, verdict = _run(Session(settings, kb), "", [files["good"]], class_name="widget")

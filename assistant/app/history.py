@@ -151,7 +151,7 @@ class ConversationStore:
         name = hashlib.sha256(picture.tobytes()).hexdigest()[:32] + ".png"
         if not (pictures / name).is_file():
             temporary = pictures / f".{name}.part"
-            picture.save(temporary, format="PNG")
+            picture.save(temporary, format="PNG", compress_level=1)  # 4x quicker than the default, ~30 % larger
             os.replace(temporary, pictures / name)
         self._kept[source] = name
         return name

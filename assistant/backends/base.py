@@ -20,23 +20,39 @@ from typing import Any, ClassVar, Literal
 Role = Literal["system", "user", "assistant", "tool"]
 
 
-@dataclass(frozen=True)
 class EncodedImage:
-    """An image encoded once (PNG) and reused in every turn that sends it."""
+    """An image for the model, PNG-encoded once and reused in every turn that sends it.
 
-    data: bytes
-    label: str
-    mime: str = "image/png"
+    `from_pil` defers the resizing and encoding to the first read of `data`: a backend that reads
+    pictures does so when it sends the request, and one that does not (the offline backend reads
+    the structured turn) never pays for them (about a third of an offline turn's CPU time).
+    """
+
+    __slots__ = ("_data", "_picture", "label", "mime")
+
+    def __init__(self, data: bytes | None, label: str, mime: str = "image/png", *, picture=None):
+        if data is None and picture is None:
+            raise ValueError("an EncodedImage needs its bytes or the picture to encode")
+        self._data, self._picture, self.label, self.mime = data, picture, label, mime
 
     @classmethod
     def from_pil(cls, image, label: str, long_side: int | None = None) -> EncodedImage:
-        from tools.render.imageops import fit_long_side
+        """The picture, encoded (at most long_side pixels on its longer side) when first read."""
+        return cls(None, label, picture=(image, long_side))
 
-        if long_side:
-            image = fit_long_side(image, long_side)
-        buffer = io.BytesIO()
-        image.convert("RGB").save(buffer, format="PNG", compress_level=1)  # fast: ~3x quicker, ~30 % larger
-        return cls(buffer.getvalue(), label)
+    @property
+    def data(self) -> bytes:
+        """The PNG bytes (encoded now if this is the first read; the same bytes on every read)."""
+        picture = self._picture
+        if self._data is None and picture is not None:  # two threads may both encode: the same bytes
+            self._data = _png(*picture)
+            self._picture = None  # only after _data is set: a reader that finds no picture finds the bytes
+        return self._data
+
+    @property
+    def encoded(self) -> bool:
+        """Whether the PNG bytes have been made yet."""
+        return self._data is not None
 
     @property
     def b64(self) -> str:
@@ -54,6 +70,27 @@ class EncodedImage:
     @property
     def sha(self) -> str:
         return hashlib.sha256(self.data).hexdigest()[:12]
+
+    def __eq__(self, other) -> bool:  # equal when they send the same thing (as the frozen dataclass it was)
+        if not isinstance(other, EncodedImage):
+            return NotImplemented
+        return (self.label, self.mime, self.data) == (other.label, other.mime, other.data)
+
+    def __hash__(self) -> int:
+        return hash((self.label, self.mime, self.data))
+
+    def __repr__(self) -> str:
+        return f"EncodedImage(label={self.label!r}, mime={self.mime!r})"
+
+
+def _png(image, long_side: int | None) -> bytes:
+    from tools.render.imageops import fit_long_side
+
+    if long_side:
+        image = fit_long_side(image, long_side)
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="PNG", compress_level=1)  # fast: ~3x quicker, ~30 % larger
+    return buffer.getvalue()
 
 
 @dataclass

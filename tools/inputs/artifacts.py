@@ -23,6 +23,7 @@ from typing import Any
 
 from tools.agent.fence import as_data
 from tools.errors import InputError
+from tools.inputs import recent
 from tools.inputs.base import Limits, Loaded, one_line
 from tools.inputs.cloud import read_npy, read_pcd_file, read_ply_file, read_text_cloud
 from tools.inputs.image import read_image, read_tiff
@@ -107,6 +108,17 @@ def load(path: str | os.PathLike, *, name: str | None = None, limits: Limits | N
     shown = display_name(name or path.name)
     size = _checked_size(path, shown, limits)
     fmt = detect_format(path, _head(path))
+    sha256 = _sha256(path)
+    key = (sha256, fmt, path.suffix.lower(), limits)  # what the result depends on besides the name
+    kept = recent.get(key)  # the same image read a moment ago (an evaluation's references): not decoded again
+    if kept:
+        return Artifact(kept[0], path, shown, sha256, *kept[1:])
+    artifact = _read(path, shown, fmt, sha256, size, limits)
+    recent.put(key, artifact.kind, artifact.meta, artifact.payload, artifact.extra)
+    return artifact
+
+
+def _read(path: Path, shown: str, fmt: str, sha256: str, size: int, limits: Limits) -> Artifact:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -124,7 +136,7 @@ def load(path: str | os.PathLike, *, name: str | None = None, limits: Limits | N
     if caught:  # a reader's complaints (a truncated TIFF strip, odd metadata) travel with the artifact
         meta["warnings"] = sorted({one_line(w.message, 100) for w in caught})[:5]
     _note_mismatch(path, fmt, meta)
-    return Artifact(loaded.kind, path, shown, _sha256(path), meta, loaded.payload, loaded.extra)
+    return Artifact(loaded.kind, path, shown, sha256, meta, loaded.payload, loaded.extra)
 
 
 def display_name(name: str) -> str:

@@ -26,6 +26,7 @@ MEMORY_LIMIT = 384 * 2**20  # bytes of cached features kept in memory (least rec
 _memory: OrderedDict[str, dict[str, np.ndarray]] = OrderedDict()
 _sizes: dict[str, int] = {}
 _lock = threading.Lock()
+_computing: dict[str, threading.Lock] = {}  # key -> held while one thread computes it
 
 
 def image_hash(image: Image.Image) -> str:
@@ -41,19 +42,38 @@ def entry_key(image_sha: str, extractor_id: str, size: tuple[int, int], what: st
 
 
 def cached(key: str, compute: Callable[[], dict[str, np.ndarray]], cache_dir=None) -> dict[str, np.ndarray]:
-    """The arrays stored under `key`: from memory, else from disk, else computed and stored in both."""
+    """The arrays stored under `key`: from memory, else from disk, else computed and stored in both.
+    Threads asking for the same key at once compute it once: the others wait for it (the app's
+    warm-up and a first inspection, or two evaluation workers, often need the same reference)."""
+    found = _from_memory(key)
+    if found is not None:
+        return found
+    with _lock:
+        gate = _computing.setdefault(key, threading.Lock())
+    with gate:
+        try:
+            found = _from_memory(key)  # computed by the thread this one waited for
+            if found is None:
+                found = _read(cache_dir, key) if cache_dir else None
+                if found is None:
+                    found = {name: np.asarray(value, np.float16) if value.dtype.kind == "f" else value
+                             for name, value in compute().items()}
+                    if cache_dir:
+                        _write(cache_dir, key, found)
+                _remember(key, found)
+            return found
+        finally:
+            with _lock:
+                if _computing.get(key) is gate:
+                    del _computing[key]
+
+
+def _from_memory(key: str) -> dict[str, np.ndarray] | None:
     with _lock:
         if key in _memory:
             _memory.move_to_end(key)
             return _memory[key]
-    arrays = _read(cache_dir, key) if cache_dir else None
-    if arrays is None:
-        arrays = {name: np.asarray(value, np.float16) if value.dtype.kind == "f" else value
-                  for name, value in compute().items()}
-        if cache_dir:
-            _write(cache_dir, key, arrays)
-    _remember(key, arrays)
-    return arrays
+    return None
 
 
 def in_memory(key: str) -> bool:

@@ -40,6 +40,8 @@ class MemoryBank:
 
     def standardise(self, grid: np.ndarray) -> np.ndarray:
         """Bring raw features into the bank's space."""
+        if not self.standardised:  # features used as they are: (x - 0) / 1 is x, without two passes over it
+            return grid.astype(np.float32, copy=False)
         return ((grid - self.mean) / self.scale).astype(np.float32)
 
     def without(self, index: int) -> MemoryBank:
@@ -85,8 +87,8 @@ def build_bank(grids: list[list[np.ndarray]], angles: list[list[float]], free_pa
     grid_angles = np.concatenate([np.asarray(a, np.float32) for a in angles])
     owners = np.concatenate([np.full(len(p), i, np.int32) for i, p in enumerate(free_patches)])
     patches = np.concatenate(free_patches).astype(np.float32)
-    return MemoryBank(((stack - mean) / scale).astype(np.float32), grid_owners, grid_angles,
-                      ((patches - mean) / scale).astype(np.float32), owners, mean, scale)
+    bank = MemoryBank(stack, grid_owners, grid_angles, patches, owners, mean, scale)
+    return MemoryBank(bank.standardise(stack), grid_owners, grid_angles, bank.standardise(patches), owners, mean, scale)
 
 
 def match(bank: MemoryBank, query: np.ndarray, mode: str, window: int = 2,

@@ -33,7 +33,8 @@ class ReferenceFeatures:
     extractor: object
     cache_dir: object = None
 
-    def _key(self, what: str) -> str:
+    def key(self, what: str) -> str:
+        """The cache key of something computed from this reference alone."""
         return cache.entry_key(self.sha, self.extractor.fingerprint(), self.size, what)
 
     def working(self) -> Image.Image:
@@ -83,7 +84,7 @@ class ReferenceFeatures:
         return patches[chosen]
 
     def _stored(self, what: str, compute) -> dict[str, np.ndarray]:
-        return cache.cached(self._key(what), compute, self.cache_dir)
+        return cache.cached(self.key(what), compute, self.cache_dir)
 
     def _encode_moved(self) -> dict[str, np.ndarray]:
         image = self.working()

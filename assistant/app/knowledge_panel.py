@@ -41,7 +41,7 @@ def _guarded(action):
         return f"⚠️ {shown_text(one_line(str(exc)))}"
 
 
-def _need(value: str | None, what: str) -> str:
+def need(value: str | None, what: str) -> str:
     value = (value or "").strip()
     if not value:
         raise InputError(f"{what} is empty; fill it in first")
@@ -51,7 +51,7 @@ def _need(value: str | None, what: str) -> str:
 def add_rule(kb, user: User, class_name: str, text: str, kind: str) -> str:
     def action():
         require_expert(user)
-        rule = kb.add_rule(_need(class_name, "the class"), _need(text, "the rule text"), kind=kind or "normality",
+        rule = kb.add_rule(need(class_name, "the class"), need(text, "the rule text"), kind=kind or "normality",
                            author=user.name, source="expert")
         return f"✅ Added rule `{rule.id}` to {display_class(rule.class_name)}."
 
@@ -61,7 +61,7 @@ def add_rule(kb, user: User, class_name: str, text: str, kind: str) -> str:
 def edit_rule(kb, user: User, rule_id: str, text: str, kind: str, active: bool) -> str:
     def action():
         require_expert(user)
-        rule = kb.edit_rule(_need(rule_id, "the rule id"), text=_need(text, "the rule text"), kind=kind,
+        rule = kb.edit_rule(need(rule_id, "the rule id"), text=need(text, "the rule text"), kind=kind,
                             active=bool(active), author=user.name)
         return f"✅ Saved rule `{rule.id}`."
 
@@ -71,7 +71,7 @@ def edit_rule(kb, user: User, rule_id: str, text: str, kind: str, active: bool) 
 def deactivate_rule(kb, user: User, rule_id: str) -> str:
     def action():
         require_expert(user)
-        kb.deactivate_rule(_need(rule_id, "the rule id"))
+        kb.deactivate_rule(need(rule_id, "the rule id"))
         return f"✅ Rule `{rule_id}` is inactive: later analyses no longer use it (it stays listed)."
 
     return _guarded(action)
@@ -79,12 +79,17 @@ def deactivate_rule(kb, user: User, rule_id: str) -> str:
 
 def request_delete(user: User, rule_id: str) -> tuple[str, str | None]:
     """First step of deleting: (status asking for confirmation, the id waiting for it)."""
+    return ask_to_confirm(user, rule_id, "the rule id", "Delete rule `{}` for good? Press **Yes, delete**")
+
+
+def ask_to_confirm(user: User, value: str | None, what: str, question: str) -> tuple[str, str | None]:
+    """First step of an expert's irreversible action: (the question, the value waiting for the confirmation)."""
     try:
         require_expert(user)
-        rule_id = _need(rule_id, "the rule id")
+        value = need(value, what)
     except InputError as exc:
         return f"⚠️ {shown_text(one_line(str(exc)))}", None
-    return f"Delete rule `{rule_id}` for good? Press **Yes, delete** to confirm, or Cancel.", rule_id
+    return f"{question.format(value)} to confirm, or Cancel.", value
 
 
 def confirm_delete(kb, user: User, pending: str | None) -> str:

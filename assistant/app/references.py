@@ -16,6 +16,7 @@ from PIL import Image
 
 from assistant.app.access import User, require_expert
 from assistant.app.chat_view import IMAGE_SUFFIXES, one_line, shown_text
+from assistant.app.knowledge_panel import ask_to_confirm, need
 from tools.agent.consent import class_named_in, find_lesson, offers_references
 from tools.errors import InputError
 from tools.vocabulary import display_class
@@ -83,7 +84,7 @@ def store_files(kb, user: User, class_name: str, files: list[str], names: list[s
     """Store files as reference normals of a class: each is read and checked like an inspected file."""
     try:
         require_expert(user)
-        name = _need(class_name, "the class")
+        name = need(class_name, "the class")
         if not files:
             raise InputError("no files chosen: upload the normal samples first")
     except InputError as exc:
@@ -119,13 +120,6 @@ def _stored_status(kb, class_name: str, stored: list, refused: list[str]) -> str
                      f"of {shown} compare with the {min(total, MAX_REFERENCES)} nearest.")
     lines += [f"⚠️ not stored: {shown_text(line)}" for line in refused]
     return "\n\n".join(lines) or "Nothing stored."
-
-
-def _need(value: str | None, what: str) -> str:
-    value = (value or "").strip()
-    if not value:
-        raise InputError(f"{what} is empty; fill it in first")
-    return value
 
 
 def to_use(kb, class_name: str | None) -> int | None:
@@ -177,12 +171,7 @@ def _thumbnail(sample) -> Image.Image | None:
 
 def ask_remove(user: User, ref_id: str | None) -> tuple[str, str | None]:
     """First step of removing a reference: (the question, the id waiting for the confirmation)."""
-    try:
-        require_expert(user)
-        ref_id = _need(ref_id, "the reference")
-    except InputError as exc:
-        return f"⚠️ {shown_text(one_line(str(exc)))}", None
-    return f"Remove reference `{ref_id}` for good? Press **Yes, remove** to confirm, or Cancel.", ref_id
+    return ask_to_confirm(user, ref_id, "the reference", "Remove reference `{}` for good? Press **Yes, remove**")
 
 
 def confirm_remove(kb, user: User, pending: str | None) -> str:

@@ -67,10 +67,7 @@ def _fill_holes(index: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray, np.nd
     enclosed = ndimage.binary_closing(hit, structure=np.ones((3, 3), bool), iterations=HOLE_PIXELS, border_value=0) & ~hit
     if not enclosed.any():
         return index, depth
-    rows, cols = ndimage.distance_transform_edt(~hit, return_distances=False, return_indices=True)
-    index, depth = index.copy(), depth.copy()
-    index[enclosed], depth[enclosed] = index[rows[enclosed], cols[enclosed]], depth[rows[enclosed], cols[enclosed]]
-    return index, depth
+    return _take_nearest(index, depth, enclosed, hit)
 
 
 def _close_gaps(index: np.ndarray, depth: np.ndarray, tolerance: float, window: int) -> tuple[np.ndarray, np.ndarray]:
@@ -84,9 +81,16 @@ def _close_gaps(index: np.ndarray, depth: np.ndarray, tolerance: float, window: 
     gap = np.isfinite(finite) & ~near_front & (share > HOLE_SHARE)
     if not gap.any():
         return index, depth
-    rows, cols = ndimage.distance_transform_edt(~near_front, return_distances=False, return_indices=True)
+    return _take_nearest(index, depth, gap, near_front)
+
+
+def _take_nearest(index: np.ndarray, depth: np.ndarray, targets: np.ndarray, sources: np.ndarray):
+    """Copies of index and depth where each target pixel takes the values of its nearest source pixel."""
+    from scipy import ndimage
+
+    rows, cols = ndimage.distance_transform_edt(~sources, return_distances=False, return_indices=True)
     index, depth = index.copy(), depth.copy()
-    index[gap], depth[gap] = index[rows[gap], cols[gap]], depth[rows[gap], cols[gap]]
+    index[targets], depth[targets] = index[rows[targets], cols[targets]], depth[rows[targets], cols[targets]]
     return index, depth
 
 

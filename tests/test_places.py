@@ -34,6 +34,8 @@ def test_a_3d_region_is_told_by_its_centre_extent_and_depth_whatever_else_it_car
     text = describe(region)
     assert text.startswith("dent at upper left: centre (12.5, -3.25, 40)") and "extent 4 × 3 × 0.5" in text
     assert "0.42 deep" in text and "scan's units" in text
+    spot = describe({**region, "extent": [0.0, 0.0, 0.0]})
+    assert "a single spot" in spot and "extent 0" not in spot
 
 
 def test_rules_are_picked_by_the_part_of_the_object_they_name():
@@ -65,3 +67,17 @@ def test_the_distance_in_a_box_is_taken_at_its_hottest_point_and_the_hottest_pla
 def test_people_read_a_tool_result_without_the_models_data_tags():
     text = f"Stored {as_data('x<y>.png', 'file_name')} as reference.\nRules:\n<rules>\n[r1] no dents\n</rules>"
     assert for_people(text) == "Stored x‹y›.png as reference.\nRules:\n[r1] no dents"
+
+
+def test_references_that_do_not_differ_at_a_place_give_no_ratio_only_what_they_measured():
+    from tools.agent.places import Place, deviation_text
+
+    scan = {"kind": "missing surface", "basis": "3-D", "centre": [1.0, 2.0, 3.0], "extent": [0.0, 0.0, 0.0]}
+    agreeing = Place(1, scan, True, deviation=0.545, normal_spread=[0.0, 1e-12], threshold=0.255,
+                     spread_of="the reference scans, each measured against the others")
+    text = deviation_text(agreeing)
+    assert agreeing.ratio is None and "times as much" not in text and "do not differ from one another there" in text
+    differing = Place(1, scan, True, deviation=0.545, normal_spread=[0.05, 0.1], threshold=0.255)
+    assert differing.ratio == pytest.approx(5.45) and "5.5 times as much" in deviation_text(differing)
+    image = Place(1, {"box": [0.1, 0.1, 0.2, 0.2]}, True, deviation=5.0, normal_spread=[0.0, 0.0, 0.0], threshold=2.0)
+    assert "times as much" not in deviation_text(image) and "3 reference normals do not differ" in deviation_text(image)

@@ -49,9 +49,15 @@ class Place:
     @property
     def ratio(self) -> float | None:
         """The query's deviation over the largest difference among the reference normals there (None: unknown)."""
-        if self.deviation is None or not self.normal_spread:
+        if self.deviation is None or not self.normal_spread or self.normals_agree:
             return None
-        return self.deviation / max(max(self.normal_spread), 1e-9)
+        return self.deviation / max(self.normal_spread)
+
+    @property
+    def normals_agree(self) -> bool:
+        """The reference normals do not differ at the place (below 1 % of the threshold): a ratio would be noise."""
+        floor = 0.01 * self.threshold if self.threshold else 0.0
+        return bool(self.normal_spread) and max(self.normal_spread) <= max(floor, 1e-9)
 
 
 def places(evidence, count: int = 1) -> list[Place]:
@@ -162,6 +168,8 @@ def deviation_text(place: Place) -> str:
         return _scan_text(place)
     text = f"there the expert's distance is {place.deviation:.2f} (threshold {place.threshold:.2f})"
     spread = place.normal_spread
+    if place.normals_agree:
+        return text + f"; the {len(spread)} reference normals do not differ from one another there (at most {max(spread):.2g})"
     if place.ratio is None:
         return text + ("; with a single reference normal there is no spread among normals to compare with (the "
                        "threshold comes from shifted and relit copies of it)")
@@ -180,6 +188,8 @@ def _scan_text(place: Place) -> str:
         text = f"there the scan lacks reference surface: its nearest points lie beyond the sampling gap by {figures}"
     else:
         text = f"there the scan deviates from the reference surface by {figures}"
+    if place.normals_agree:
+        return text + f"; {place.spread_of}, do not differ from one another there (at most {max(place.normal_spread):.2g})"
     if place.ratio is None:
         return text + "; how much the reference scans differ from one another there is not known"
     return (text + f"; {place.spread_of}, deviate at most {max(place.normal_spread):.3g} there, so the query "
@@ -217,8 +227,11 @@ def _location_3d_text(region: dict) -> str:
     centre = region.get("centre") if region.get("centre") is not None else region.get("center")
     text = f"{region.get('kind') or 'deviation'} at {region.get('where') or 'the scan'}"
     text += ": centre (" + ", ".join(f"{v:.3g}" for v in centre) + ")"
-    if region.get("extent") is not None:
-        text += ", extent " + " × ".join(f"{v:.3g}" for v in region["extent"])
+    extent = region.get("extent")
+    if extent is not None and any(float(v) > 0 for v in extent):
+        text += ", extent " + " × ".join(f"{v:.3g}" for v in extent)
+    elif extent is not None:
+        text += ", a single spot (no extent)"
     depth = region.get("depth")
     if depth:
         text += f", {abs(depth):.3g} {'deep' if depth < 0 else 'high'}"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from assistant.analysis import PromptImages, TurnContext
 from assistant.backends.base import EncodedImage, EncodedImages
+from tools.agent.consent import known_class_named_in
 from tools.agent.evidence import (
     Evidence,
     ReferenceView,
@@ -58,6 +59,14 @@ def render_view(settings, artifact: Artifact, class_name: str | None, references
 
     fix_class_camera(class_name, settings.cache_dir, list(references))
     return to_image(artifact, class_name=class_name, cache_dir=settings.cache_dir)
+
+
+def class_in_question(turn: TurnContext) -> str | None:
+    """A known class the person's message names ("is this bracket ok?"), used when no class was chosen."""
+    named = known_class_named_in(turn.question, turn.known_classes)
+    if named:
+        turn.notes.append(f"No class was chosen; judged as {display_class(named)}, the known class your message names.")
+    return named
 
 
 def choose_class(kb, turn: TurnContext, class_name: str | None, image) -> str | None:

@@ -93,6 +93,7 @@ class Session:
         query = artifacts[0]
         turn = TurnContext("analysis", question=question, modality=query.kind, artifact_id=query.id, strategy=strategy,
                            known_classes=kb.classes())
+        class_name = class_name or pipeline.class_in_question(turn)  # before the render: the class's camera
         image = yield from self._step(f"🖼️ Render {query.kind.replace('_', ' ')}",
                                       lambda: pipeline.render_view(settings, query, class_name, artifacts[1:]))
         if query.kind != "image":

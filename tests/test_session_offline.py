@@ -183,3 +183,12 @@ def test_cli_ask_evidence_target_is_checked_before_the_analysis(settings, workdi
                  "--evidence", str(tmp_path / name)])
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_known_class_named_in_the_message_is_used_when_no_class_was_chosen(settings, kb, workdir):
+    _, files = workdir
+    _, verdict = _run(Session(settings, kb), "is anything wrong with this widget?", [files["bad"]])
+    assert verdict.class_name == "widget" and verdict.anomalous is True
+    assert any("the known class your message names" in note for note in verdict.notes)
+    _, chosen = _run(Session(settings, kb), "is anything wrong with this widget?", [files["good"]], class_name="other")
+    assert chosen.class_name == "other"  # a class chosen in the box wins over the message

@@ -217,11 +217,19 @@ def offers_references(text: str, *, with_files: bool = True) -> bool:
 def class_named_in(text: str, known: list[str]) -> str | None:
     """The class a message names: the longest run of words that is a known class, else the words after a final
     "for"/"of" ("... reference normals for gear wheel" -> "gear wheel"), else None."""
+    found = known_class_named_in(text, known)
+    if found:
+        return found
+    tail = _FOR_CLASS_NAME.search((text or "").lower().strip())
+    return tail.group("cls") if tail else None
+
+
+def known_class_named_in(text: str, known: list[str]) -> str | None:
+    """The known class a message names (the longest run of words that is one), else None."""
     words = re.findall(r"[\w-]+", (text or "").lower())
     for length in (4, 3, 2, 1):
         for start in range(len(words) - length + 1):
             found = match_class(" ".join(words[start:start + length]), known)
             if found:
                 return found
-    tail = _FOR_CLASS_NAME.search((text or "").lower().strip())
-    return tail.group("cls") if tail else None
+    return None

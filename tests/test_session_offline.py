@@ -192,3 +192,19 @@ def test_a_known_class_named_in_the_message_is_used_when_no_class_was_chosen(set
     assert any("the known class your message names" in note for note in verdict.notes)
     _, chosen = _run(Session(settings, kb), "is anything wrong with this widget?", [files["good"]], class_name="other")
     assert chosen.class_name == "other"  # a class chosen in the box wins over the message
+
+
+def test_cli_inspections_are_in_the_inspection_log(kb, workdir, tmp_path, capsys):
+    import getpass
+    import hashlib
+
+    _, files = workdir
+    home = tmp_path / "home"
+    assert main(["--home", str(home), "ask", str(files["bad"]), "--class", "widget", "--ref", str(files["ref0"]),
+                 "--backend", "offline"]) == 0
+    capsys.readouterr()
+    assert main(["--home", str(home), "log", "export", "--json"]) == 0
+    lines = json.loads(capsys.readouterr().out)
+    assert [(line["user"], line["file_name"], line["class_name"], line["verdict"]) for line in lines] == [
+        (f"cli:{getpass.getuser()}", "bad.png", "widget", "anomalous")]
+    assert lines[0]["sha256"] == hashlib.sha256(files["bad"].read_bytes()).hexdigest()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from assistant.commands.common import open_kb, print_json, settings_from
+from assistant.commands.common import log_inspection, open_kb, print_json, settings_from
 from assistant.prompts import DEFAULT_STRATEGY
 
 
@@ -64,6 +64,7 @@ def run(args) -> int:
             picture = event.images[0]
         if event.kind == "verdict":
             verdict = event.verdict
+    log_inspection(session, verdict)
     if evidence_file is not None:
         _write_evidence(picture, evidence_file)
     if args.json:

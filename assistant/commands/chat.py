@@ -6,6 +6,7 @@ import shlex
 import sys
 
 from assistant.commands.ask import add_backend_flags, format_verdict, make_session
+from assistant.commands.common import log_inspection
 from assistant.prompts import DEFAULT_STRATEGY
 from tools.errors import BackendError, InputError
 
@@ -57,6 +58,8 @@ def _turn(session, line: str, class_name, strategy) -> None:
             continue
         streamed |= event.kind == "text"
         _show(event)
+        if event.kind == "verdict":
+            log_inspection(session, event.verdict)
 
 
 def _show(event) -> None:

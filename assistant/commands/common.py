@@ -39,3 +39,24 @@ def open_kb(settings: Settings):
 def print_json(obj) -> None:
     json.dump(obj, sys.stdout, ensure_ascii=False, indent=2, default=str)
     sys.stdout.write("\n")
+
+
+def log_inspection(session, verdict) -> None:
+    """Append a CLI verdict to the inspection log (`anomaly-chat log export`), as user "cli:<login name>";
+    a log that cannot be written is one line on stderr, never a failed inspection."""
+    import getpass
+
+    from assistant.app import inspection_log
+
+    turn = session.last_turn
+    artifact = session.artifacts.get(turn.artifact_id) if turn is not None else None
+    if artifact is None or verdict is None:
+        return
+    try:
+        user = f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no login name (a container without a passwd entry)
+        user = "cli"
+    try:
+        inspection_log.record(session.settings.home, user, artifact, verdict)
+    except OSError as exc:
+        print(f"warning: the inspection log was not written ({exc.strerror or exc})", file=sys.stderr)

@@ -94,3 +94,14 @@ def test_the_expected_band_is_drawn_behind_the_line():
     axes = figure.axes[0]
     assert any(isinstance(c, PolyCollection) and c.get_label() == "expected band" for c in axes.collections)
     assert any(isinstance(p, Rectangle) for p in axes.patches)  # the flagged window is shaded
+
+
+def test_a_pause_in_the_recording_is_drawn_as_a_gap_not_a_line_across_it():
+    frame = _frame(600)
+    frame.index = frame.index.where(np.arange(600) < 300, frame.index + pd.Timedelta(days=30))  # a month's pause
+    line = series_figure(frame).axes[0].lines[0]
+    x, y = (np.asarray(a, dtype=np.float64) for a in line.get_data())
+    pause = np.flatnonzero(np.isnan(y))
+    assert len(pause) == 1 and x[pause[0] - 1] < x[pause[0] + 1] - 29  # the break sits between the two sides
+    steady = series_figure(_frame(600)).axes[0].lines[0]
+    assert not np.isnan(np.asarray(steady.get_data()[1], dtype=np.float64)).any()

@@ -2,7 +2,8 @@
 
 Matplotlib's object API with the Agg canvas (no pyplot, no global state: safe in threads).
 Long series are thinned by min-max decimation: each pixel column keeps its lowest and highest
-value, so a single-point spike always survives, and a missing value keeps its gap in the line.
+value, so a single-point spike always survives, and a missing value keeps its gap in the line; so does a
+pause in the recording (timestamps far apart).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ MAX_PANELS = 8
 COLOURS = ("#1f5fa8", "#2a8a4a", "#8a4fb0", "#b06a1f", "#1f8a8a", "#a83250", "#5a6a1f", "#4a4a4a")
 FLAG_COLOUR = "#d62728"
 BAND_COLOUR = "#9ec5e8"
+GAP_STEPS = 20  # rows further apart than this many typical steps: a pause in the recording, drawn as a gap
 
 
 def minmax_indices(values: np.ndarray, buckets: int) -> np.ndarray:
@@ -55,14 +57,15 @@ def series_figure(frame: pd.DataFrame, *, columns: Sequence[str] | None = None, 
     axes = figure.subplots(len(columns), 1, sharex=True, squeeze=False)[:, 0]
     x, is_time = _x_values(frame.index)
     windows, marks = list(windows), list(marks)
+    gap = GAP_STEPS * float(np.median(np.diff(x))) if len(x) > 2 else np.inf
     for i, (ax, column) in enumerate(zip(axes, columns, strict=True)):
         values = frame[column].to_numpy(dtype=np.float64)
         keep = minmax_indices(values, width)
         if bands and column in bands:
             low, high = (np.asarray(b, dtype=np.float64) for b in bands[column])
-            ax.fill_between(x[keep], low[keep], high[keep], color=BAND_COLOUR, alpha=0.35, linewidth=0,
-                            label="expected band")
-        ax.plot(x[keep], values[keep], color=COLOURS[i % len(COLOURS)], linewidth=0.9)
+            ax.fill_between(*broken_at_gaps(x, keep, low, high, gap=gap), color=BAND_COLOUR, alpha=0.35,
+                            linewidth=0, label="expected band")
+        ax.plot(*broken_at_gaps(x, keep, values, gap=gap), color=COLOURS[i % len(COLOURS)], linewidth=0.9)
         _shade(ax, x, windows)
         _ring(ax, x, values, [row for row, name in marks if name == column])
         ax.set_ylabel(column, fontsize=10)
@@ -72,6 +75,17 @@ def series_figure(frame: pd.DataFrame, *, columns: Sequence[str] | None = None, 
     hidden = len(frame.columns) - len(columns)
     figure.suptitle((title or "") + (f"  (+{hidden} more columns not shown)" if hidden > 0 else ""), fontsize=11)
     return figure
+
+
+def broken_at_gaps(x: np.ndarray, keep: np.ndarray, *columns: np.ndarray, gap: float) -> tuple[np.ndarray, ...]:
+    """The kept rows of x and the columns, with a missing value put where consecutive rows of x lie further
+    apart than `gap` (a pause in the recording), so the plot leaves the pause empty instead of drawing a
+    straight line across it."""
+    pauses = np.flatnonzero(np.diff(x) > gap) + 1  # the first row after each pause
+    after = np.unique(np.searchsorted(keep, pauses))
+    after = after[(after > 0) & (after < len(keep))]
+    kept = (x[keep], *(np.asarray(c, dtype=np.float64)[keep] for c in columns))
+    return tuple(np.insert(a, after, np.nan) for a in kept) if len(after) else kept
 
 
 def render_series(frame: pd.DataFrame, **options) -> Image.Image:

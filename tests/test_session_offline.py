@@ -208,3 +208,12 @@ def test_cli_inspections_are_in_the_inspection_log(kb, workdir, tmp_path, capsys
     assert [(line["user"], line["file_name"], line["class_name"], line["verdict"]) for line in lines] == [
         (f"cli:{getpass.getuser()}", "bad.png", "widget", "anomalous")]
     assert lines[0]["sha256"] == hashlib.sha256(files["bad"].read_bytes()).hexdigest()
+
+
+def test_a_series_too_short_to_judge_is_one_clear_error_not_a_normal_verdict(settings, tmp_path, capsys):
+    short = tmp_path / "short.csv"
+    short.write_text("timestamp,value\n" + "".join(f"2024-01-01 00:0{i}:00,{i}\n" for i in range(5)))
+    code = main(["--home", str(settings.home), "ask", str(short), "--backend", "offline"])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert "5 row(s)" in err and "at least 16" in err and "longer stretch" in err

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from tools.errors import InputError
 from tools.inputs.artifacts import Artifact, load
 from tools.render.views import fix_class_camera, reference_image, to_image
 
@@ -151,8 +152,12 @@ def gather(query: Artifact, query_image, references: list[ReferenceView], *, cla
 
 @register_expert("Series expert", "series")
 def _series_expert(evidence: Evidence, class_name: str | None) -> None:
-    from tools.experts.series import detect
+    from tools.experts.series import MIN_ROWS, detect
 
+    rows = len(evidence.query.payload)
+    if rows < MIN_ROWS:
+        raise InputError(f"{evidence.query.name}: the series has {rows} row(s); the series expert needs at least "
+                         f"{MIN_ROWS} to tell a normal course from an anomaly: upload a longer stretch")
     evidence.series = detect(evidence.query.payload)
     evidence.composite = _series_picture(evidence.query.payload, evidence.series)
 

@@ -136,3 +136,30 @@ def test_follow_ups_after_a_self_check_say_there_was_no_reference(settings, kb, 
     assert "no reference normal to compare with" in compared
     score, _ = _follow_up(session, "how sure are you?")
     assert "the scan's own surroundings" in score
+
+
+def test_a_vlm_gets_the_scans_render_the_3d_evidence_and_its_figures_over_the_openai_protocol(openai_server, kb, files,
+                                                                                               tmp_path):
+    from tests.fixtures_models import openai_settings_for
+    from tests.test_session_models import _image_labels, _user_text
+
+    reply = {"reasoning": "The 3-D expert shows a dent.", "anomalous": True, "confidence": 0.8, "defect_type": "dent",
+             "location": {"box": [0.4, 0.4, 0.6, 0.6], "where": "centre"}, "rules_used": []}
+    openai_server.enqueue_text_reply(json.dumps(reply))
+    session = Session(openai_settings_for(openai_server, tmp_path), kb)
+    refs = [files[f"ref{i}"] for i in range(3)]
+    events = list(session.send("is anything wrong?", [files["dented"], *refs], class_name="ball"))
+    verdict = next(e.verdict for e in events if e.kind == "verdict")
+    analysis = openai_server.requests[0]
+    labels, text = _image_labels(analysis), _user_text(analysis)
+    assert labels[-2:] == ["[image: query]", "[image: expert]"] and labels.count("[image: reference 1]") == 1
+    assert "3-D expert" in text and "dent" in text  # the expert's measured summary is in the prompt
+    assert verdict.backend == "openai" and verdict.anomalous is True
+    openai_server.enqueue_tool_call("show_regions", {"count": 1, "view": "crops"})
+    openai_server.enqueue_text_reply("The dent is where the crop shows it.")
+    list(session.send("where exactly?"))
+    follow_up = openai_server.requests[-1].body["messages"]
+    result = next(m for m in follow_up if m["role"] == "tool")["content"]
+    assert "centre (" in result and "deep (in the scan's units)" in result  # 3-D figures, not image fractions
+    after = follow_up[follow_up.index(next(m for m in follow_up if m["role"] == "tool")) + 1]
+    assert after["role"] == "user" and any(p.get("type") == "image_url" for p in after["content"])

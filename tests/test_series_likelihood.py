@@ -70,3 +70,10 @@ def test_alarms_wait_for_the_learning_rows_and_stay_quiet_after_one():
     z = np.zeros(100)
     z[[5, 40, 45, 60]] = 9.0
     assert np.flatnonzero(alarms(z, threshold=3.0, learn_rows=10, quiet_rows=15)).tolist() == [40, 60]
+
+
+def test_a_far_stronger_surprise_in_the_quiet_period_raises_its_own_alarm():
+    z = np.zeros(100)
+    z[[40, 45, 50]] = [4.0, 30.0, 50.0]  # a faint alarm, then an event ten times as strong, then a bit stronger still
+    assert np.flatnonzero(alarms(z, threshold=3.0, learn_rows=10, quiet_rows=15, escalation=5.0)).tolist() == [40, 45]
+    assert np.flatnonzero(alarms(z, threshold=3.0, learn_rows=10, quiet_rows=15)).tolist() == [40]

@@ -153,7 +153,8 @@ def detect(frame: pd.DataFrame, *, mode: str = "offline", learn_rows: int | None
         column_z = np.where(missing, 0.0, column_z) if (missing := _missing(name, columns, n)).any() else column_z
         z_after = np.where(np.arange(n) >= learn, column_z, 0.0)
         report.row_scores[name] = to_score(z_after, threshold)
-        raised = alarms(column_z, threshold, learn, quiet) if mode == "causal" else _starts(z_after > threshold, gap)
+        raised = (alarms(column_z, threshold, learn, quiet, settings.escalation) if mode == "causal"
+                  else _starts(z_after > threshold, gap))
         report.alarm_rows |= raised
         lead = settings.smooth_rows - 1 if mode == "causal" else 0  # the rows the alarm's surprise averaged
         spans = [(max(learn, a - lead), b) for a, b in _runs(z_after > threshold, gap) if raised[a:b + 1].any()]

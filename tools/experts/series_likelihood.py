@@ -9,7 +9,9 @@
   range (the "spatial anomaly" rule of Numenta's NAB detector: beyond 5 % of the range counts).
 - alarms: an alarm where the z passes the threshold after the learning period, then quiet for a
   while, so one event raises one alarm (NAB rewards the earliest detection in a window and
-  charges every further one outside it).
+  charges every further one outside it). A much stronger surprise within the quiet period (by
+  the escalation factor over the alarm that began it) is a new event and raises its own alarm:
+  otherwise a faint alarm just before a large event would hide the event.
 
 Own code rather than a library: these are a few lines of pandas, and no maintained package offers
 the causal (expanding, never looking ahead) form.
@@ -48,11 +50,13 @@ def new_extreme(values: np.ndarray) -> np.ndarray:
     return np.clip(np.maximum(beyond, 0.0) / scale, 0.0, 1e6)
 
 
-def alarms(z: np.ndarray, threshold: float, learn_rows: int, quiet_rows: int) -> np.ndarray:
-    """Rows that raise an alarm: z over the threshold after the learning period, not within quiet_rows of the last."""
+def alarms(z: np.ndarray, threshold: float, learn_rows: int, quiet_rows: int,
+           escalation: float = np.inf) -> np.ndarray:
+    """Rows that raise an alarm: z over the threshold after the learning period, not within quiet_rows of the last
+    unless z exceeds the last alarm's z escalation times (a new, stronger event)."""
     raised = np.zeros(len(z), bool)
-    last = -(10**12)
+    last, level = -(10**12), np.inf
     for row in np.flatnonzero(z > threshold):
-        if row >= learn_rows and row - last > quiet_rows:
-            raised[row], last = True, row
+        if row >= learn_rows and (row - last > quiet_rows or z[row] > escalation * level):
+            raised[row], last, level = True, row, z[row]
     return raised

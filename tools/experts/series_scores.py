@@ -12,7 +12,7 @@ each column alone looks familiar).
   the new-extreme rule (a value beyond the range of everything before it by more than a tolerance).
   Nothing after a row is used, so appending rows never changes an earlier score. After a learning
   period, a row over the threshold raises an alarm, then alarms are quiet for a while (one event,
-  one alarm), as NAB's detectors are judged.
+  one alarm) unless a far stronger surprise comes (a new event), as NAB's detectors are judged.
 - offline: the two-sided profile (neighbours anywhere in the upload; a discord has none close),
   averaged over a few rows, as a robust z against the whole upload's median and spread, together
   with the residual z against the expected course (trend, season: series_profile). Its threshold
@@ -40,7 +40,7 @@ from tools.experts.series_profile import expected_profile, fill_gaps
 class ScoreSettings:
     """How series are scored; the defaults are the cross-validated choice (benchmarks/results/series.md)."""
 
-    lengths: tuple[int, ...] = (4, 32)  # subsequence lengths m of the matrix profile, in rows, shortest first
+    lengths: tuple[int, ...] = (4,)  # subsequence lengths m of the matrix profile, in rows, shortest first
     long_weight: float = 0.5  # the z of every length after the first counts this much (they see slower, rarer change)
     smooth_rows: int = 3  # causal: the likelihood judges the mean profile of the last rows
     causal_threshold: float = 2.5  # likelihood z at which a causal alarm is raised (score 0.5)
@@ -48,7 +48,8 @@ class ScoreSettings:
     offline_lengths: tuple[int, ...] = (8, 32, 128)  # offline: subsequence lengths of the two-sided profile
     offline_threshold: float = 12.0  # robust discord / residual z at which an offline row is flagged (score 0.5)
     offline_smooth_rows: int = 5  # offline: the profile is averaged over this many rows around each row
-    quiet_share: float = 0.15  # after an alarm, no new one for this share of the learning period
+    quiet_share: float = 0.2  # after an alarm, no new one for this share of the learning period ...
+    escalation: float = 10.0  # ... unless the z is this many times the z of the alarm that began the quiet
     learn_share: float = 0.15  # causal learning period: this share of the rows ...
     learn_cap: int = 750  # ... but at most this many rows (NAB's probationary period)
 

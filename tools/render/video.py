@@ -48,25 +48,34 @@ def _scene_changes(changes: list[float]) -> list[int]:
     return [int(i) for i in np.argsort(values)[::-1] if values[i] > cutoff]
 
 
+def tile_boxes(count: int, frame_size: tuple[int, int], *, tile_width: int = 320, columns: int | None = None,
+               header: int = 0) -> tuple[tuple[int, int], list[tuple[int, int, int, int]]]:
+    """The grid's size and each tile's pixel box (x0, y0, x1, y1), in time order (left to right, rows)."""
+    columns = columns or math.ceil(math.sqrt(count))
+    rows = math.ceil(count / columns)
+    tile_height = max(1, round(tile_width * frame_size[1] / frame_size[0]))
+    size = (columns * tile_width + (columns + 1) * 4, header + rows * tile_height + (rows + 1) * 4)
+    boxes = []
+    for i in range(count):
+        x = 4 + (i % columns) * (tile_width + 4)
+        y = header + 4 + (i // columns) * (tile_height + 4)
+        boxes.append((x, y, x + tile_width, y + tile_height))
+    return size, boxes
+
+
 def frame_grid(frames: list[tuple[float, Image.Image]], *, tile_width: int = 320, columns: int | None = None,
                title: str | None = None) -> Image.Image:
     """Tiles in rows (time order, left to right), each with its time in seconds."""
     if not frames:
         raise ValueError("no frames to show")
-    columns = columns or math.ceil(math.sqrt(len(frames)))
-    rows = math.ceil(len(frames) / columns)
-    first = frames[0][1]
-    tile_height = max(1, round(tile_width * first.height / first.width))
-    header = 30 if title else 0
-    sheet = Image.new("RGB", (columns * tile_width + (columns + 1) * 4, header + rows * tile_height + (rows + 1) * 4),
-                      (30, 30, 34))
+    size, boxes = tile_boxes(len(frames), frames[0][1].size, tile_width=tile_width, columns=columns,
+                             header=30 if title else 0)
+    sheet = Image.new("RGB", size, (30, 30, 34))
     draw, label_font = ImageDraw.Draw(sheet), font(max(13, tile_width // 18))
     if title:
         draw.text((8, 6), title, fill=(235, 235, 235), font=font(16))
-    for i, (seconds, image) in enumerate(frames):
-        x = 4 + (i % columns) * (tile_width + 4)
-        y = header + 4 + (i // columns) * (tile_height + 4)
-        sheet.paste(image.convert("RGB").resize((tile_width, tile_height), Image.Resampling.BILINEAR), (x, y))
+    for i, ((seconds, image), (x, y, x1, y1)) in enumerate(zip(frames, boxes, strict=True)):
+        sheet.paste(image.convert("RGB").resize((x1 - x, y1 - y), Image.Resampling.BILINEAR), (x, y))
         draw.text((x + 6, y + 4), f"{i + 1}  t={seconds:.2f} s", fill=(255, 255, 255), font=label_font,
                   stroke_width=2, stroke_fill=(0, 0, 0))
     return sheet
@@ -75,5 +84,10 @@ def frame_grid(frames: list[tuple[float, Image.Image]], *, tile_width: int = 320
 def render_frames(frames: list[tuple[float, Image.Image]], changes: list[float] | None = None, *, count: int = 8,
                   mode: str = "auto", tile_width: int = 320) -> Image.Image:
     """The chosen frames of a video as one labelled grid."""
-    chosen = choose_frames([t for t, _ in frames], changes, count, mode)
-    return frame_grid([frames[i] for i in chosen], tile_width=tile_width)
+    return frame_grid(shown_frames(frames, changes, count, mode), tile_width=tile_width)
+
+
+def shown_frames(frames: list[tuple[float, Image.Image]], changes: list[float] | None = None, count: int = 8,
+                 mode: str = "auto") -> list[tuple[float, Image.Image]]:
+    """(time, frame) of the frames the grid shows, in its order."""
+    return [frames[i] for i in choose_frames([t for t, _ in frames], changes, count, mode)]

@@ -47,8 +47,9 @@ def facing_camera(camera: Camera, cloud: PreparedCloud, centre) -> Camera:
     up = helper - np.dot(helper, normal) * normal
     from dataclasses import replace
 
-    return replace(camera, direction=tuple(float(v) for v in -normal), up=tuple(float(v) for v in up / np.linalg.norm(up)),
-                   centre=tuple(float(v) for v in middle))
+    turned = replace(camera, direction=tuple(float(v) for v in -normal), up=tuple(float(v) for v in up / np.linalg.norm(up)),
+                     centre=tuple(float(v) for v in middle))
+    return turned.for_cloud(cloud.points)  # seen from another side the part may be wider than the view was
 
 
 def is_seen(region, cloud: PreparedCloud, camera: Camera) -> bool:

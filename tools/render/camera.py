@@ -80,15 +80,18 @@ class Camera:
                    depth_range=(float(data["depth_range"][0]), float(data["depth_range"][1])),
                    follow=bool(data.get("follow", False)))
 
-    def for_cloud(self, points: np.ndarray) -> Camera:
-        """This camera for a cloud: as it is when it shows the whole cloud (a part off its place shows it); else,
-        and always for a follow camera, centred on the cloud's robust middle and widened until it holds it.
+    def for_cloud(self, points: np.ndarray, *, whole: bool = False) -> Camera:
+        """This camera for a cloud: as it is while it shows a quarter of the cloud or more (a part off its place shows
+        it), or all of it (whole); else, and always for a follow camera, centred on the cloud's robust middle and
+        widened until it holds it.
 
         A free part in a new pose can lie far from where the references lay, or turn its long side
         along the view: a fixed frame would show a corner of it.
         """
-        low, high = self._extent(points)
-        if not self.follow and self._holds(low, high):
+        local = self._local(points)
+        low, high = np.percentile(local, [0.5, 99.5], axis=0)
+        inside = self._inside(local)
+        if not self.follow and inside.mean() >= (WHOLE_SHARE if whole else KEEP_SHARE):
             return self
         right, up, forward = self.basis()
         middle = (low + high) / 2
@@ -98,24 +101,21 @@ class Camera:
         return replace(self, centre=_vec(middle[0] * right + middle[1] * up + middle[2] * forward), span=float(span),
                        depth_range=(-float(depth), float(depth)))
 
-    def _extent(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The cloud's robust low and high corner along right, up, forward."""
+    def _local(self, points: np.ndarray) -> np.ndarray:
+        """A sample of the points in the camera's axes (right, up, forward)."""
         right, up, forward = self.basis()
-        local = _sample(np.asarray(points, np.float64), 50_000) @ np.stack([right, up, forward], axis=1)
-        low, high = np.percentile(local, [0.5, 99.5], axis=0)
-        return low, high
+        return _sample(np.asarray(points, np.float64), 50_000) @ np.stack([right, up, forward], axis=1)
 
-    def _holds(self, low: np.ndarray, high: np.ndarray) -> bool:
-        """Whether a box (low, high along right, up, forward) lies inside the picture and the depth range."""
-        right, up, forward = self.basis()
-        centre = np.asarray(self.centre, np.float64) @ np.stack([right, up, forward], axis=1)
-        half = np.array([self.span / 2, self.span * self.size[1] / self.size[0] / 2, 0.0])
-        window_low = centre - half + np.array([0.0, 0.0, self.depth_range[0]])
-        window_high = centre + half + np.array([0.0, 0.0, self.depth_range[1]])
-        return bool(np.all(low >= window_low) and np.all(high <= window_high))
+    def _inside(self, local: np.ndarray) -> np.ndarray:
+        """Which points (in the camera's axes) fall inside the picture (nothing is cut away in depth)."""
+        centre = self._local(np.asarray(self.centre, np.float64)[None, :])[0]
+        half = np.array([self.span / 2, self.span * self.size[1] / self.size[0] / 2])
+        return np.all(np.abs(local[:, :2] - centre[:2]) <= half, axis=1)
 
 
 FRAME_MARGIN = 0.08  # empty border around the part, a share of its extent on each side
+KEEP_SHARE = 0.25  # a fixed class camera that shows less of a part than this is re-centred on it
+WHOLE_SHARE = 0.99  # "the whole part": all but stray points
 LONG_SIDE = 512  # pixels along the longer side of a cloud's picture
 MAX_ASPECT = 2.0  # a long part gets a picture up to this much longer than wide, not a square with empty sides
 

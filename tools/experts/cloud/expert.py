@@ -23,7 +23,7 @@ import numpy as np
 from tools.errors import InputError
 from tools.experts.cloud import cache as model_cache
 from tools.experts.cloud.model import ReferenceModel, fit
-from tools.experts.cloud.regions import CloudRegion, Finding, hottest, strongest, supported
+from tools.experts.cloud.regions import SCORE_FLOOR, CloudRegion, Finding, hottest, strongest, supported
 from tools.experts.cloud.report import CloudReport, to_score
 from tools.experts.cloud.views import ScanView
 from tools.inputs.prepared import PreparedCloud, typical_spacing
@@ -95,11 +95,11 @@ class CloudExpert:
         variation = model.variation
         limits, spacing = model.thresholds[measured.points.nearest, 0], typical_spacing(points)
         single = to_score(measured.points.magnitude, limits).astype(np.float32)
-        deviating = Finding(points, supported(points, single, spacing), measured.points.magnitude, limits,
+        deviating = Finding(points, supported(points, single, spacing, least=SCORE_FLOOR), measured.points.magnitude, limits,
                             measured.points.signed, measured.points.off_surface, spacing, np.arange(len(points)), True,
                             None if variation is None else variation[measured.points.nearest, 0], single=single)
         lacking = to_score(measured.lacking, model.thresholds[:, 1]).astype(np.float32)
-        lacking_supported = supported(surface, lacking, model.surface.spacing)
+        lacking_supported = supported(surface, lacking, model.surface.spacing, least=SCORE_FLOOR)
         keep = lacking >= 0.25
         kept = int(keep.sum())
         lacked = Finding(surface[keep], lacking_supported[keep], measured.lacking[keep], model.thresholds[keep, 1],
@@ -125,7 +125,7 @@ def self_check(scan: ScanView) -> CloudReport:
     cloud = scan.cloud
     offsets, z = surface_offsets(cloud)
     single, spacing = to_score(np.abs(z), THRESHOLD_Z).astype(np.float32), typical_spacing(cloud.points)
-    finding = Finding(cloud.points, supported(cloud.points, single, spacing), np.abs(z), np.float32(THRESHOLD_Z), offsets,
+    finding = Finding(cloud.points, supported(cloud.points, single, spacing, least=SCORE_FLOOR), np.abs(z), np.float32(THRESHOLD_Z), offsets,
                       np.zeros(len(offsets), bool), spacing, np.arange(len(cloud.points)), True, basis="self-check",
                       single=single)
     regions = [replace(r, kind="bump" if r.depth > 0 else "dent") for r in finding.regions(scan)]

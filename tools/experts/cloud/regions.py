@@ -24,6 +24,7 @@ MIN_POINTS = 6
 SUPPORT_POINTS = MIN_POINTS  # (not fewer: DBSCAN's core points) a place counts only as much as this many points around it (itself included) agree
 SUPPORT_REACH = 0.99 * CLUSTER_SPACINGS  # within the DBSCAN neighbourhood (a little inside: no tie at its edge)
 SUPPORT_SEARCHED = 32  # nearest points searched for that support
+SCORE_FLOOR = 0.1  # a score below this is too low to matter: it is not searched for support (speed)
 
 
 @dataclass(frozen=True)
@@ -121,9 +122,11 @@ def hottest(scan: ScanView, findings: list[Finding]) -> CloudRegion | None:
     return finding.region(scan, Cluster(near, finding.missing))
 
 
-def supported(points: np.ndarray, values: np.ndarray, spacing: float, around: np.ndarray | None = None) -> np.ndarray:
+def supported(points: np.ndarray, values: np.ndarray, spacing: float, around: np.ndarray | None = None, *,
+              least: float = 0.0) -> np.ndarray:
     """Each point's value, lowered to the SUPPORT_POINTS-th highest value within SUPPORT_REACH spacings of it (itself
-    included); around: `neighbourhood(points, spacing)` when it is already known.
+    included); around: `neighbourhood(points, spacing)` when it is already known. Values below `least` keep their
+    own (an upper bound, too low to matter): the neighbour search is only made for the others, which is fast.
 
     One stray point far off is not a place that deviates; several points agreeing are. This is
     DBSCAN's rule for a core point: a point whose supported score reaches 0.5 has SUPPORT_POINTS
@@ -135,14 +138,18 @@ def supported(points: np.ndarray, values: np.ndarray, spacing: float, around: np
     values = np.asarray(values, np.float64)
     if len(values) < SUPPORT_POINTS:
         return np.zeros_like(values)
-    around = neighbourhood(points, spacing) if around is None else around
+    rows = np.flatnonzero(values >= least) if around is None else np.arange(len(values))
+    around = neighbourhood(points, spacing, rows) if around is None else around
     near = np.append(values, -np.inf)[around]  # a missing neighbour (row len(values)) counts as -inf
     agreed = -np.partition(-near, SUPPORT_POINTS - 1, axis=1)[:, SUPPORT_POINTS - 1]
-    return np.clip(np.minimum(values, agreed), 0.0, None)
+    result = values.copy()
+    result[rows] = np.minimum(values[rows], agreed)
+    return np.clip(result, 0.0, None)
 
 
-def neighbourhood(points: np.ndarray, spacing: float) -> np.ndarray:
-    """(N, k) rows of each point's nearest points within SUPPORT_REACH spacings (len(points) where there are fewer).
+def neighbourhood(points: np.ndarray, spacing: float, rows: np.ndarray | None = None) -> np.ndarray:
+    """(N, k) rows of each point's (or only these rows') nearest points within SUPPORT_REACH spacings (len(points)
+    where there are fewer).
 
     Only the nearest SUPPORT_SEARCHED are looked at: with more within reach the support found is a
     lower bound, so the rule above still holds.
@@ -150,8 +157,11 @@ def neighbourhood(points: np.ndarray, spacing: float) -> np.ndarray:
     from scipy.spatial import cKDTree
 
     searched = min(SUPPORT_SEARCHED, len(points))
-    _, nearest = cKDTree(points).query(points, k=searched, distance_upper_bound=SUPPORT_REACH * spacing)
-    return nearest.reshape(len(points), searched)
+    asked = points if rows is None else points[rows]
+    if not len(asked):
+        return np.zeros((0, searched), np.int64)
+    _, nearest = cKDTree(points).query(asked, k=searched, distance_upper_bound=SUPPORT_REACH * spacing)
+    return nearest.reshape(len(asked), searched)
 
 
 def clusters(points: np.ndarray, scores: np.ndarray, spacing: float, *, missing: bool = False) -> list[Cluster]:

@@ -95,7 +95,7 @@ def three_d_route(made: dict, replay: Path | None = None) -> list[dict]:
         if replay is not None:
             measured = expert.last_measurement
             kept.update({f"magnitude{i}": measured.points.magnitude, f"nearest{i}": measured.points.nearest,
-                         f"lacking{i}": measured.lacking})
+                         f"lacking{i}": measured.lacking, f"aligned{i}": measured.aligned.astype(np.float32)})
     if replay is not None:
         model = expert.model
         np.savez(replay, labels=np.array([q[0] for q in made["queries"]]), points=model.surface.points,
@@ -108,39 +108,56 @@ def tune(args) -> None:
     import itertools
 
     paths = sorted(args.cache.glob("replay-*.npz"))
-    dumps = [dict(np.load(path)) for path in paths]
     styles = [path.stem.split("-")[2] for path in paths]
-    print(f"{len(dumps)} development sets\n")
+    settings = list(itertools.product((1.5, 2.0, 3.0), (0.0005, 0.002), (0.08, 0.12)))
+    found = {setting: [] for setting in settings}
+    for path in paths:  # one set at a time: its neighbourhoods are found once for every setting
+        data = Replay(dict(np.load(path)))
+        for setting in settings:
+            found[setting].append(data.scores(*setting))
+    print(f"{len(paths)} development sets\n")
     print("| margin | alarm rate | reach | mean AUROC per set (free, station, line) | normals flagged | defects flagged "
           "| sets with AUROC < 1 |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
-    for margin, alarm, reach in itertools.product((1.5, 2.0, 3.0, 4.0), (0.0005, 0.002, 0.01), (0.08, 0.12)):
-        per_set = [replayed(data, margin, alarm, reach) for data in dumps]
+    for (margin, alarm, reach), per_set in found.items():
         labels = np.concatenate([labels for labels, _ in per_set])
         scores = np.concatenate([scores for _, scores in per_set])
         worse = sum(auroc(labels, scores) < 1 for labels, scores in per_set)
-        by_style = [np.mean([auroc(*found) for found, kind in zip(per_set, styles, strict=True) if kind == style])
+        by_style = [np.mean([auroc(*one) for one, kind in zip(per_set, styles, strict=True) if kind == style])
                     for style in ("free", "station", "line")]
         print(f"| {margin} | {alarm} | {reach} | {', '.join(f'{v:.3f}' for v in by_style)} | "
               f"{(scores[~labels] >= 0.5).mean():.3f} | {(scores[labels] >= 0.5).mean():.3f} | {worse} |")
 
 
-def replayed(data: dict, margin: float, alarm: float, reach: float) -> tuple[np.ndarray, np.ndarray]:
-    """(labels, scores) of one kept set under other threshold settings."""
-    from tools.experts.cloud.deviation import Surface
-    from tools.experts.cloud.model import thresholds
-    from tools.experts.cloud.report import to_score
+class Replay:
+    """One kept set: its queries' scores under other threshold settings, without re-running the registration."""
 
-    points = data["points"]
-    surface = Surface(points, np.zeros_like(points), np.zeros(len(points), int), float(data["spacing"]))
-    limits, _ = thresholds(surface, float(data["size"]), data["variation"], margin, alarm=alarm, reach=reach)
-    labels, scores = [], []
-    for i, label in enumerate(data["labels"]):
-        forward = to_score(data[f"magnitude{i}"], limits[data[f"nearest{i}"], 0]).max()
-        lack = to_score(data[f"lacking{i}"], limits[:, 1]).max()
-        labels.append(str(label) != "good")
-        scores.append(max(forward, lack))
-    return np.array(labels), np.array(scores)
+    def __init__(self, data: dict):
+        from tools.experts.cloud.deviation import Surface
+        from tools.experts.cloud.regions import neighbourhood
+        from tools.inputs.prepared import typical_spacing
+
+        points = data["points"]
+        self.data, self.labels = data, [str(label) for label in data["labels"]]
+        self.surface = Surface(points, np.zeros_like(points), np.zeros(len(points), int), float(data["spacing"]))
+        self.surface_around = neighbourhood(points, self.surface.spacing)
+        self.around = [neighbourhood(data[f"aligned{i}"], typical_spacing(data[f"aligned{i}"]))
+                       for i in range(len(self.labels))]
+
+    def scores(self, margin: float, alarm: float, reach: float) -> tuple[np.ndarray, np.ndarray]:
+        """(labels, image scores) under these settings."""
+        from tools.experts.cloud.model import thresholds
+        from tools.experts.cloud.regions import supported
+        from tools.experts.cloud.report import to_score
+
+        data, surface = self.data, self.surface
+        limits, _ = thresholds(surface, float(data["size"]), data["variation"], margin, alarm=alarm, reach=reach)
+        scores = []
+        for i, around in enumerate(self.around):
+            forward = supported(None, to_score(data[f"magnitude{i}"], limits[data[f"nearest{i}"], 0]), 0.0, around)
+            lack = supported(None, to_score(data[f"lacking{i}"], limits[:, 1]), 0.0, self.surface_around)
+            scores.append(max(forward.max(), lack.max()))
+        return np.array([label != "good" for label in self.labels]), np.array(scores)
 
 
 def render_route(made: dict) -> list[dict]:

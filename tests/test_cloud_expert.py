@@ -90,6 +90,17 @@ def test_each_defect_is_found_where_it_is(bracket, expert, kind, words):
     assert near and near[0].kind in words
 
 
+def test_the_verdict_agrees_with_its_regions_on_every_scan(bracket, expert):
+    _, queries = bracket
+    base, _ = scans.object_mesh("bracket")
+    once_without_region = scans.free_scan(base, None, seed=54, points=POINTS)  # a single point's score called it anomalous
+    for scan in [once_without_region, *(s for found in queries.values() for s in found)]:
+        report = expert.score(_view(scan.points))
+        assert report.anomalous == bool(report.regions) == (report.score >= 0.5)
+        assert all(r.peak >= 0.5 for r in report.regions) and report.score == pytest.approx(
+            max([r.peak for r in report.regions], default=report.score))
+
+
 def test_a_dent_is_measured_about_as_deep_as_it_is(bracket, expert):
     _, queries = bracket
     scan = queries["dent"][0]

@@ -255,3 +255,26 @@ def _looking_at(points: np.ndarray, target: np.ndarray) -> Camera:
     up = helper - helper @ towards * towards
     base = camera_for(points)
     return replace(base, direction=tuple(-towards), up=tuple(up / np.linalg.norm(up)), centre=tuple(middle))
+
+
+
+@pytest.mark.parametrize("fixed_by", ["the first reference (kb add-ref, one file at a time)", "all four references"])
+def test_a_free_part_in_a_new_pose_is_framed_whole_by_its_class_camera(tmp_path, fixed_by):
+    """The evidence picture of a good free-pose scan once showed a corner of the part: the class camera was fixed
+    where (and as wide as) the references lay, and the query lay elsewhere, in another pose."""
+    from tools.experts.cloud.inspect import scan_view
+    from tools.inputs.artifacts import load
+    from tools.render.views import fix_class_camera
+
+    base, _ = scans.object_mesh("bracket")
+    references = [load(data.write_cloud(scans.free_scan(base, None, seed=i, points=20_000).points, tmp_path / f"g{i}.ply"))
+                  for i in range(4)]
+    query = load(data.write_cloud(scans.free_scan(base, None, seed=11, points=20_000).points, tmp_path / "q.ply"))
+    fix_class_camera("bracket", tmp_path, references[:1] if fixed_by.startswith("the first") else references)
+    view = scan_view(query, None, "bracket", tmp_path)
+    cols, rows, depth = view.camera.project(view.cloud.points)
+    (width, height), (near, far) = view.camera.size, view.camera.depth_range
+    inside = (cols >= 0) & (cols < width) & (rows >= 0) & (rows < height) & (depth >= near) & (depth <= far)  # depth colours too
+    assert inside.mean() > 0.99
+    still = scan_view(references[0], None, "bracket", tmp_path)  # the scans still share the class's view direction
+    assert still.camera.direction == view.camera.direction

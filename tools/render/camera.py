@@ -80,21 +80,47 @@ class Camera:
                    depth_range=(float(data["depth_range"][0]), float(data["depth_range"][1])),
                    follow=bool(data.get("follow", False)))
 
-    def for_cloud(self, points: np.ndarray) -> Camera:
-        """This camera for a cloud: as it is, or (follow) centred on the cloud's robust middle."""
-        if not self.follow:
+    def for_cloud(self, points: np.ndarray, *, whole: bool = False) -> Camera:
+        """This camera for a cloud: as it is while it shows a quarter of the cloud or more (a part off its place shows
+        it), or all of it (whole); else, and always for a follow camera, centred on the cloud's robust middle and
+        widened until it holds it.
+
+        A free part in a new pose can lie far from where the references lay, or turn its long side
+        along the view: a fixed frame would show a corner of it.
+        """
+        local = self._local(points)
+        low, high = np.percentile(local, [0.5, 99.5], axis=0)
+        inside = self._inside(local)
+        if not self.follow and inside.mean() >= (WHOLE_SHARE if whole else KEEP_SHARE):
             return self
         right, up, forward = self.basis()
-        local = _sample(np.asarray(points, np.float64), 50_000) @ np.stack([right, up, forward], axis=1)
-        middle = np.percentile(local, [0.5, 99.5], axis=0).mean(axis=0)
-        return replace(self, centre=_vec(middle[0] * right + middle[1] * up + middle[2] * forward))
+        middle = (low + high) / 2
+        half = (high - low) / 2 * (1 + 2 * FRAME_MARGIN)
+        span = max(self.span, 2 * half[0], 2 * half[1] * self.size[0] / self.size[1])
+        depth = max(-self.depth_range[0], self.depth_range[1], half[2])
+        return replace(self, centre=_vec(middle[0] * right + middle[1] * up + middle[2] * forward), span=float(span),
+                       depth_range=(-float(depth), float(depth)))
+
+    def _local(self, points: np.ndarray) -> np.ndarray:
+        """A sample of the points in the camera's axes (right, up, forward)."""
+        right, up, forward = self.basis()
+        return _sample(np.asarray(points, np.float64), 50_000) @ np.stack([right, up, forward], axis=1)
+
+    def _inside(self, local: np.ndarray) -> np.ndarray:
+        """Which points (in the camera's axes) fall inside the picture (nothing is cut away in depth)."""
+        centre = self._local(np.asarray(self.centre, np.float64)[None, :])[0]
+        half = np.array([self.span / 2, self.span * self.size[1] / self.size[0] / 2])
+        return np.all(np.abs(local[:, :2] - centre[:2]) <= half, axis=1)
 
 
+FRAME_MARGIN = 0.08  # empty border around the part, a share of its extent on each side
+KEEP_SHARE = 0.25  # a fixed class camera that shows less of a part than this is re-centred on it
+WHOLE_SHARE = 0.99  # "the whole part": all but stray points
 LONG_SIDE = 512  # pixels along the longer side of a cloud's picture
 MAX_ASPECT = 2.0  # a long part gets a picture up to this much longer than wide, not a square with empty sides
 
 
-def camera_for(points: np.ndarray, size: tuple[int, int] | None = None, margin: float = 0.08) -> Camera:
+def camera_for(points: np.ndarray, size: tuple[int, int] | None = None, margin: float = FRAME_MARGIN) -> Camera:
     """A camera that frames the cloud: looking at its face, the robust extent filling the image.
 
     A scan in sensor coordinates (in front of the origin along +z, far off compared with its extent)
@@ -125,7 +151,8 @@ def camera_for_references(clouds: list[np.ndarray]) -> Camera:
 
     Scanned in one place (a station): the camera framing all of them, so a part that lies off its
     place shows it. Scanned anywhere (a free part, random poses): the view and scale of the largest
-    one, whose centre then follows each scan (`follow`).
+    one, whose centre then follows each scan (`follow`). Either way a scan that would not fit is
+    re-centred and widened (`for_cloud`), so a picture never shows only a corner of the part.
     """
     middles = np.array([np.percentile(c, [0.5, 99.5], axis=0).mean(axis=0) for c in clouds])
     sizes = [float(np.linalg.norm(np.ptp(c, axis=0))) for c in clouds]

@@ -6,6 +6,8 @@ point-to-plane ICP), each of its points gets its deviation from the surface (the
 the reference normals, averaged over about 20 points) and each reference point the distance to the
 scan (surface the scan lacks). Points beyond the calibrated threshold form regions (DBSCAN), which
 are mapped into the rendered view (boxes, heatmap) and, for organised scans, into the sensor grid.
+The image score is the largest supported score (regions.supported: a point counts only as much as
+enough of its DBSCAN neighbours agree), so an anomalous verdict always comes with a region.
 The report has the vision expert's shape, so the agent, the offline backend, the UI and `eval` use
 it unchanged. Without any reference, tools/experts/cloud/selfcheck.py gives weaker evidence.
 """
@@ -21,12 +23,12 @@ import numpy as np
 from tools.errors import InputError
 from tools.experts.cloud import cache as model_cache
 from tools.experts.cloud.model import ReferenceModel, fit
-from tools.experts.cloud.regions import CloudRegion, Finding, clusters, hottest, strongest
+from tools.experts.cloud.regions import SCORE_FLOOR, CloudRegion, Finding, hottest, strongest, supported
 from tools.experts.cloud.report import CloudReport, to_score
 from tools.experts.cloud.views import ScanView
 from tools.inputs.prepared import PreparedCloud, typical_spacing
 
-METHOD_VERSION = 1
+METHOD_VERSION = 2  # 2: scores need the support of their neighbours (regions.supported)
 _MODELS: OrderedDict[str, ReferenceModel] = OrderedDict()
 _MODELS_KEEP = 4
 _MODELS_LOCK = threading.Lock()
@@ -62,25 +64,18 @@ class CloudExpert:
         """Compare a prepared query scan with the fitted references."""
         if self.model is None:
             raise InputError("the 3-D expert has no references yet; call fit(references) first")
-        model, cloud = self.model, scan.cloud
-        measured = self.last_measurement = model.measure(cloud, self.seed)
-        limits = model.thresholds[measured.points.nearest, 0]
-        point_scores = to_score(measured.points.magnitude, limits).astype(np.float32)
-        lacking_scores = to_score(measured.lacking, model.thresholds[:, 1]).astype(np.float32)
-        lacking = measured.alignment.inverse(model.surface.points)
-        keep = lacking_scores >= 0.25  # only reference surface the scan clearly lacks is drawn or mapped
-        scan.extra_points = lacking[keep]
-        score, raw, threshold = _strongest(point_scores, measured.points.magnitude, limits,
-                                           lacking_scores, measured.lacking, model.thresholds[:, 1])
-        findings = self._findings(scan, measured, point_scores, limits, (lacking, lacking_scores, keep))
-        owners = np.bincount(measured.points.owner, minlength=model.count)
-        nearest = int(np.argmax(owners))
+        model = self.model
+        measured = self.last_measurement = model.measure(scan.cloud, self.seed)
+        surface = measured.alignment.inverse(model.surface.points)  # the reference surface in the scan's frame
+        deviating, lacked = findings = self._findings(scan, measured, surface)
+        scan.extra_points = lacked.points
+        score, raw, threshold = _strongest(findings)
+        shown = deviating.single, (lacked.points, lacked.single)  # each point's own score, drawn and mapped
+        nearest = int(np.argmax(np.bincount(measured.points.owner, minlength=model.count)))
         return CloudReport(
-            score, raw, threshold, score >= 0.5, scan.heatmap(point_scores, lacking_scores[keep]),
-            _regions(findings, scan), nearest, self.describe(), point_scores=point_scores,
-            deviation=measured.points.signed, lacking=(lacking[keep], lacking_scores[keep]),
-            grid_map=scan.grid_map(point_scores, (lacking[keep], lacking_scores[keep])), references=model.count,
-            reference_points=lacking[model.surface.owner == nearest],
+            score, raw, threshold, score >= 0.5, scan.heatmap(shown[0], shown[1][1]), _regions(findings, scan),
+            nearest, self.describe(), point_scores=shown[0], deviation=measured.points.signed, lacking=shown[1],
+            grid_map=scan.grid_map(*shown), references=model.count, reference_points=surface[model.surface.owner == nearest],
             alignment={"fitness": round(measured.points.fitness, 4), "residual": measured.points.residual,
                        "start": measured.alignment.start},
             notes=_alignment_notes(measured.points.fitness), hottest=hottest(scan, findings), camera=scan.camera,
@@ -93,18 +88,23 @@ class CloudExpert:
         return (f"3-D registration and point-to-surface deviation v{METHOD_VERSION} ({count} reference scan(s), "
                 f"threshold from {calibration})")
 
-    def _findings(self, scan: ScanView, measured, point_scores, limits, lacking_found) -> list[Finding]:
-        """The scan's deviating points, and the reference surface it lacks (only what is drawn: score >= 0.25)."""
-        model, cloud = self.model, scan.cloud
+    def _findings(self, scan: ScanView, measured, surface: np.ndarray) -> list[Finding]:
+        """The scan's deviating points, and the reference surface (in the scan's frame) it lacks: only what is drawn,
+        where the point's own score reaches 0.25. Scores are supported (regions.supported); `single` keeps each point's own."""
+        model, points = self.model, scan.cloud.points
         variation = model.variation
-        deviating = Finding(cloud.points, point_scores, measured.points.magnitude, limits, measured.points.signed,
-                            measured.points.off_surface, typical_spacing(cloud.points), np.arange(len(cloud.points)),
-                            True, None if variation is None else variation[measured.points.nearest, 0])
-        lacking, lacking_scores, keep = lacking_found
+        limits, spacing = model.thresholds[measured.points.nearest, 0], typical_spacing(points)
+        single = to_score(measured.points.magnitude, limits).astype(np.float32)
+        deviating = Finding(points, supported(points, single, spacing, least=SCORE_FLOOR), measured.points.magnitude, limits,
+                            measured.points.signed, measured.points.off_surface, spacing, np.arange(len(points)), True,
+                            None if variation is None else variation[measured.points.nearest, 0], single=single)
+        lacking = to_score(measured.lacking, model.thresholds[:, 1]).astype(np.float32)
+        lacking_supported = supported(surface, lacking, model.surface.spacing, least=SCORE_FLOOR)
+        keep = lacking >= 0.25
         kept = int(keep.sum())
-        lacked = Finding(lacking[keep], lacking_scores[keep], measured.lacking[keep], model.thresholds[keep, 1],
-                         np.zeros(kept), np.zeros(kept, bool), model.surface.spacing, len(cloud.points) + np.arange(kept),
-                         False, None if variation is None else variation[keep, 1], missing=True)
+        lacked = Finding(surface[keep], lacking_supported[keep], measured.lacking[keep], model.thresholds[keep, 1],
+                         np.zeros(kept), np.zeros(kept, bool), model.surface.spacing, len(points) + np.arange(kept),
+                         False, None if variation is None else variation[keep, 1], missing=True, single=lacking[keep])
         return [deviating, lacked]
 
 
@@ -112,9 +112,9 @@ def _regions(findings: list[Finding], scan: ScanView) -> list[CloudRegion]:
     """The strongest regions; reference surface lacked where the scan already deviates is the same place."""
     deviating, lacked = findings
     found = deviating.regions(scan)
-    for cluster in clusters(lacked.points, lacked.scores, lacked.spacing, missing=True):
-        if not _inside_any(lacked.points[cluster.rows], found, deviating.spacing):  # a dent also leaves its old surface empty
-            found.append(lacked.region(scan, cluster))
+    for region in lacked.regions(scan):
+        if not _inside_any(region, found, deviating.spacing):  # a dent also leaves its old surface empty
+            found.append(region)
     return strongest(found)
 
 
@@ -124,36 +124,37 @@ def self_check(scan: ScanView) -> CloudReport:
 
     cloud = scan.cloud
     offsets, z = surface_offsets(cloud)
-    scores = to_score(np.abs(z), THRESHOLD_Z).astype(np.float32)
-    finding = Finding(cloud.points, scores, np.abs(z), np.float32(THRESHOLD_Z), offsets, np.zeros(len(offsets), bool),
-                      typical_spacing(cloud.points), np.arange(len(cloud.points)), True, basis="self-check")
+    single, spacing = to_score(np.abs(z), THRESHOLD_Z).astype(np.float32), typical_spacing(cloud.points)
+    finding = Finding(cloud.points, supported(cloud.points, single, spacing, least=SCORE_FLOOR), np.abs(z), np.float32(THRESHOLD_Z), offsets,
+                      np.zeros(len(offsets), bool), spacing, np.arange(len(cloud.points)), True, basis="self-check",
+                      single=single)
     regions = [replace(r, kind="bump" if r.depth > 0 else "dent") for r in finding.regions(scan)]
-    peak = int(np.argmax(scores))
+    score, raw, threshold = _strongest([finding])
     note = ("No reference scan is stored for this class: this is a check of the scan against its own surroundings, "
             "weaker evidence than a comparison. Add reference scans with `anomaly-chat kb add-ref CLASS FILE...`, "
             "in the knowledge panel, or attach them with the query.")
     place = hottest(scan, [finding])
     place = place and replace(place, kind="bump" if place.depth > 0 else "dent")
-    return CloudReport(float(scores[peak]), float(abs(z[peak])), THRESHOLD_Z, bool(scores[peak] >= 0.5),
-                       scan.heatmap(scores), strongest(regions), 0,
+    return CloudReport(score, raw, threshold, score >= 0.5, scan.heatmap(single), strongest(regions), 0,
                        f"surface self-check v{METHOD_VERSION} (no reference scan; offsets in robust spreads)",
-                       point_scores=scores, deviation=offsets, grid_map=scan.grid_map(scores), evidence="self-check",
+                       point_scores=single, deviation=offsets, grid_map=scan.grid_map(single), evidence="self-check",
                        notes=[note], hottest=place, camera=scan.camera, scan=cloud)
 
 
-def _inside_any(points: np.ndarray, regions: list[CloudRegion], spacing: float) -> bool:
-    """Whether the points' centre lies within (a few spacings of) the 3-D box of one of the regions."""
-    centre = np.median(points, axis=0)
+def _inside_any(region: CloudRegion, regions: list[CloudRegion], spacing: float) -> bool:
+    """Whether the region's centre lies within (a few spacings of) the 3-D box of one of the regions."""
+    centre = np.asarray(region.centre)
     return any(np.all(np.abs(centre - np.asarray(r.centre)) <= np.asarray(r.extent) / 2 + 3 * spacing) for r in regions)
 
 
-def _strongest(*triples) -> tuple[float, float, float]:
-    """(score, raw deviation, its threshold) of the most anomalous place over (scores, raw, thresholds) triples."""
+def _strongest(findings: list[Finding]) -> tuple[float, float, float]:
+    """(score, raw deviation, its threshold) of the most anomalous supported place over the findings."""
     best = (0.0, 0.0, 1.0)
-    for scores, raw, limits in zip(triples[::3], triples[1::3], triples[2::3], strict=True):
-        if len(scores) and float(scores.max()) > best[0]:
-            i = int(np.argmax(scores))
-            best = (float(scores[i]), float(raw[i]), float(np.broadcast_to(limits, scores.shape)[i]))
+    for finding in findings:
+        if len(finding.scores) and float(finding.scores.max()) > best[0]:
+            i = int(np.argmax(finding.scores))
+            best = (float(finding.scores[i]), float(finding.raw[i]),
+                    float(np.broadcast_to(finding.limits, finding.scores.shape)[i]))
     return best
 
 

@@ -3,8 +3,9 @@
 Every reference scan is registered to the largest one and the union, thinned on a voxel grid,
 becomes the reference surface (normals from 20 neighbours, made consistent). Calibration needs no
 defective sample: each reference is registered to the surface of the others and measured exactly
-like a query (leave-one-out). How far the references deviate from each other is kept per place on
-the surface (the largest leave-one-out deviation within a few millimetres), because normal
+like a query (leave-one-out), with the support a query's score needs (regions.supported: a
+deviation counts only as much as its DBSCAN neighbours agree). How far the references deviate
+from each other is kept per place on the surface (the largest leave-one-out deviation within a few millimetres), because normal
 variation is not the same everywhere: a steep wall that one scan sees and another does not varies
 far more than a flat top. A point's threshold is a margin above that, and never below a
 surface-wide threshold extrapolated from the tail of all leave-one-out deviations (tail_threshold),
@@ -193,8 +194,9 @@ def _leave_one_out(model: ReferenceModel, placed: list[np.ndarray], seed: int) -
         shifted = _moved(points, seed + i, model.size)  # start from another pose, as a new scan would
         found = measure(shifted, rest, make_target(rest.points, rest.normals, model.size), seed)
         _, where = surface.tree.query(found.aligned, k=1)
-        np.maximum.at(variation[:, 0], where, found.points.magnitude)
-        np.maximum.at(variation[:, 1], others, found.lacking)
+        deviating, lacking = _supported(found, rest.points, surface.spacing)
+        np.maximum.at(variation[:, 0], where, deviating)
+        np.maximum.at(variation[:, 1], others, lacking)
     return variation
 
 
@@ -208,10 +210,20 @@ def _halves(model: ReferenceModel, points: np.ndarray, seed: int) -> np.ndarray:
         rest = Surface(other, oriented_normals(other), np.zeros(len(other), np.int32), typical_spacing(other))
         found = measure(points[part], rest, make_target(rest.points, rest.normals, model.size), seed)
         _, where = surface.tree.query(found.aligned, k=1)
-        np.maximum.at(variation[:, 0], where, found.points.magnitude)
+        deviating, lacking = _supported(found, rest.points, rest.spacing)
+        np.maximum.at(variation[:, 0], where, deviating)
         _, lacking_at = surface.tree.query(rest.points, k=1)
-        np.maximum.at(variation[:, 1], lacking_at, found.lacking)
+        np.maximum.at(variation[:, 1], lacking_at, lacking)
     return variation
+
+
+def _supported(found: Measurement, surface_points: np.ndarray, surface_spacing: float) -> tuple[np.ndarray, np.ndarray]:
+    """A leave-one-out measurement's deviations and lack, with the support a query's scores need (regions.supported):
+    the threshold is calibrated on the statistic the score uses."""
+    from tools.experts.cloud.regions import supported
+
+    return (supported(found.aligned, found.points.magnitude, typical_spacing(found.aligned)),
+            supported(surface_points, found.lacking, surface_spacing))
 
 
 def _moved(points: np.ndarray, seed: int, size: float) -> np.ndarray:

@@ -47,8 +47,9 @@ def facing_camera(camera: Camera, cloud: PreparedCloud, centre) -> Camera:
     up = helper - np.dot(helper, normal) * normal
     from dataclasses import replace
 
-    return replace(camera, direction=tuple(float(v) for v in -normal), up=tuple(float(v) for v in up / np.linalg.norm(up)),
-                   centre=tuple(float(v) for v in middle))
+    turned = replace(camera, direction=tuple(float(v) for v in -normal), up=tuple(float(v) for v in up / np.linalg.norm(up)),
+                     centre=tuple(float(v) for v in middle))
+    return turned.for_cloud(cloud.points, whole=True)  # seen from another side the part may be wider than the view was
 
 
 def is_seen(region, cloud: PreparedCloud, camera: Camera) -> bool:
@@ -65,7 +66,10 @@ def composite(report, query: PreparedCloud, camera: Camera, reference_points: np
     from tools.render.imageops import composite as side_by_side
 
     top = report.regions[0] if report.regions else None
-    seen = camera if top is None or is_seen(top, query, camera) else facing_camera(camera, query, top.centre)
+    if top is None or is_seen(top, query, camera):
+        seen = camera.for_cloud(query.points, whole=True)  # the evidence shows the whole part
+    else:
+        seen = facing_camera(camera, query, top.centre)
     panels = [(label, image) for label, image in _views(report, query, seen, reference_points)]
     panels[-1] = (f"{panels[-1][0]} (score {report.score:.2f})", panels[-1][1])
     return side_by_side(panels)

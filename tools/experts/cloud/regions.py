@@ -21,6 +21,10 @@ from tools.experts.vision.regions import MAX_REGIONS, Region, describe_place
 
 CLUSTER_SPACINGS = 4.0  # DBSCAN neighbourhood, in point spacings
 MIN_POINTS = 6
+SUPPORT_POINTS = MIN_POINTS  # (not fewer: DBSCAN's core points) a place counts only as much as this many points around it (itself included) agree
+SUPPORT_REACH = 0.99 * CLUSTER_SPACINGS  # within the DBSCAN neighbourhood (a little inside: no tie at its edge)
+SUPPORT_SEARCHED = 32  # nearest points searched for that support
+SCORE_FLOOR = 0.1  # a score below this is too low to matter: it is not searched for support (speed)
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,7 @@ class Finding:
     scans themselves vary there, and where the points are drawn in the view and lie in the sensor grid."""
 
     points: np.ndarray  # (N, 3) in the scan's frame
-    scores: np.ndarray  # 0..1
+    scores: np.ndarray  # 0..1, supported (see `supported`): what is shown, ranked and reported
     raw: np.ndarray  # deviation (scan units; the self-check: robust spreads)
     limits: np.ndarray  # the threshold per point, same units (or one value)
     signed: np.ndarray  # signed deviation (scan units): - below / + above
@@ -83,6 +87,7 @@ class Finding:
     variation: np.ndarray | None = None  # the references' own leave-one-out deviation per point; None: unknown
     missing: bool = False
     basis: str = "references"
+    single: np.ndarray | None = None  # each point's own score before support (regions are clusters of it); None: scores
 
     def region(self, scan: ScanView, cluster: Cluster) -> CloudRegion:
         """The region of a cluster of these points, with its figures."""
@@ -96,8 +101,14 @@ class Finding:
                            basis=self.basis)
 
     def regions(self, scan: ScanView) -> list[CloudRegion]:
-        """The regions of the points beyond the threshold."""
-        return [self.region(scan, c) for c in clusters(self.points, self.scores, self.spacing, missing=self.missing)]
+        """The regions of the points beyond the threshold that hold a supported point (score >= 0.5).
+
+        Every point whose supported score reaches 0.5 lies in one of them (see `supported`), so the
+        verdict and the regions agree: no anomalous verdict without a region, no region below it.
+        """
+        single = self.scores if self.single is None else self.single
+        found = clusters(self.points, single, self.spacing, missing=self.missing)
+        return [self.region(scan, c) for c in found if self.scores[c.rows].max() >= 0.5]
 
 
 def hottest(scan: ScanView, findings: list[Finding]) -> CloudRegion | None:
@@ -109,6 +120,48 @@ def hottest(scan: ScanView, findings: list[Finding]) -> CloudRegion | None:
     centre = finding.points[int(np.argmax(finding.scores))]
     near = np.flatnonzero(np.linalg.norm(finding.points - centre, axis=1) <= CLUSTER_SPACINGS * finding.spacing)
     return finding.region(scan, Cluster(near, finding.missing))
+
+
+def supported(points: np.ndarray, values: np.ndarray, spacing: float, around: np.ndarray | None = None, *,
+              least: float = 0.0) -> np.ndarray:
+    """Each point's value, lowered to the SUPPORT_POINTS-th highest value within SUPPORT_REACH spacings of it (itself
+    included); around: `neighbourhood(points, spacing)` when it is already known. Values below `least` keep their
+    own (an upper bound, too low to matter): the neighbour search is only made for the others, which is fast.
+
+    One stray point far off is not a place that deviates; several points agreeing are. This is
+    DBSCAN's rule for a core point: a point whose supported score reaches 0.5 has SUPPORT_POINTS
+    points beyond the threshold within the neighbourhood `clusters` uses, itself among them, so it
+    lies in a region. The image score, the largest supported score, never says anomalous without a
+    region to show. The leave-one-out calibration applies the same support to the references'
+    deviations (model.py), so the threshold is calibrated on the statistic the score uses.
+    """
+    values = np.asarray(values, np.float64)
+    if len(values) < SUPPORT_POINTS:
+        return np.zeros_like(values)
+    rows = np.flatnonzero(values >= least) if around is None else np.arange(len(values))
+    around = neighbourhood(points, spacing, rows) if around is None else around
+    near = np.append(values, -np.inf)[around]  # a missing neighbour (row len(values)) counts as -inf
+    agreed = -np.partition(-near, SUPPORT_POINTS - 1, axis=1)[:, SUPPORT_POINTS - 1]
+    result = values.copy()
+    result[rows] = np.minimum(values[rows], agreed)
+    return np.clip(result, 0.0, None)
+
+
+def neighbourhood(points: np.ndarray, spacing: float, rows: np.ndarray | None = None) -> np.ndarray:
+    """(N, k) rows of each point's (or only these rows') nearest points within SUPPORT_REACH spacings (len(points)
+    where there are fewer).
+
+    Only the nearest SUPPORT_SEARCHED are looked at: with more within reach the support found is a
+    lower bound, so the rule above still holds.
+    """
+    from scipy.spatial import cKDTree
+
+    searched = min(SUPPORT_SEARCHED, len(points))
+    asked = points if rows is None else points[rows]
+    if not len(asked):
+        return np.zeros((0, searched), np.int64)
+    _, nearest = cKDTree(points).query(asked, k=searched, distance_upper_bound=SUPPORT_REACH * spacing)
+    return nearest.reshape(len(asked), searched)
 
 
 def clusters(points: np.ndarray, scores: np.ndarray, spacing: float, *, missing: bool = False) -> list[Cluster]:

@@ -158,3 +158,24 @@ def test_real_subprocess_round_trip(tmp_path):
     bad = _subprocess(home, "rm-rule", "rule-unknown")
     assert bad.returncode == 2 and bad.stdout == "" and bad.stderr.count("\n") == 1
     assert "Traceback" not in bad.stderr
+
+
+def test_reference_scans_stored_together_fix_the_class_camera_together(home, tmp_path, capsys):
+    import numpy as np
+
+    from assistant.config import load_settings
+    from tests.helpers import data
+    from tools.inputs.artifacts import load
+    from tools.render.camera import CameraStore, camera_for_references
+    from tools.render.views import prepared_cloud
+
+    rng = np.random.default_rng(0)
+    blob = rng.normal(size=(4000, 3)) * (10.0, 6.0, 2.0)
+    first = data.write_cloud(blob, tmp_path / "first.ply")
+    second = data.write_cloud(blob + (60.0, 0.0, 0.0), tmp_path / "second.ply")  # the same part lying elsewhere
+    assert run(capsys, "add-ref", "plate", str(first), str(second))[0] == 0
+    fixed = CameraStore(load_settings({}).cache_dir / "cameras").get("plate")
+    first_points, second_points = (prepared_cloud(load(path)).points for path in (first, second))
+    together = camera_for_references([first_points, second_points])
+    alone = camera_for_references([first_points])
+    assert fixed.to_dict() == together.to_dict() != alone.to_dict()

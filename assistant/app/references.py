@@ -89,19 +89,26 @@ def store_files(kb, user: User, class_name: str, files: list[str], names: list[s
             raise InputError("no files chosen: upload the normal samples first")
     except InputError as exc:
         return f"⚠️ {shown_text(one_line(str(exc)))}"
-    stored, refused = [], []
+    from tools.inputs.artifacts import load
+    from tools.render.views import fix_class_camera
+
+    loaded, refused = [], []
     for path, shown in zip(files, list(names) + [None] * len(files), strict=False):
         try:
-            stored.append(_store_one(kb, user, name, path, shown, settings))
+            loaded.append(load(Path(path), name=shown))
         except InputError as exc:
             refused.append(f"{shown or Path(path).name}: {one_line(str(exc))}")
+    fix_class_camera(name, settings.cache_dir, loaded)  # reference scans stored together fix the camera together
+    stored = []
+    for artifact in loaded:
+        try:
+            stored.append(_store_one(kb, user, name, artifact, settings))
+        except InputError as exc:
+            refused.append(f"{artifact.name}: {one_line(str(exc))}")
     return _stored_status(kb, name, stored, refused)
 
 
-def _store_one(kb, user: User, class_name: str, path: str, shown: str | None, settings):
-    from tools.inputs.artifacts import load
-
-    artifact = load(Path(path), name=shown)
+def _store_one(kb, user: User, class_name: str, artifact, settings):
     view = None
     if artifact.kind != "image":
         from tools.render.views import reference_image

@@ -180,10 +180,15 @@ def run_deactivate_rule(args) -> int:
 def run_add_ref(args) -> int:
     """kb add-ref CLASS FILE...: store reference normals (point clouds, series, videos via their views)."""
     from assistant.commands.common import settings_from
+    from tools.render.views import fix_class_camera, reference_image
 
     settings = settings_from(args)
-    # Every file is loaded and rendered first, so that one bad file stores nothing.
-    prepared = [_reference_view(f, args.class_name, settings) for f in args.files]
+    # Every file is loaded and rendered first, so that one bad file stores nothing; reference scans given
+    # together fix their class's camera together (not from the first file alone).
+    artifacts = [_load_reference(f, settings) for f in args.files]
+    fix_class_camera(args.class_name, settings.cache_dir, artifacts)
+    prepared = [(a, None if a.kind == "image" else reference_image(a, class_name=args.class_name,
+                                                                   cache_dir=settings.cache_dir)) for a in artifacts]
     kb = _kb(args)
     samples = [kb.add_reference(args.class_name, artifact.path, modality=artifact.kind, view_image=view,
                                 note=args.note, author=args.author) for artifact, view in prepared]
@@ -192,15 +197,10 @@ def run_add_ref(args) -> int:
     return 0
 
 
-def _reference_view(file, class_name, settings):
+def _load_reference(file, settings):
     from tools.inputs.artifacts import Limits, load
-    from tools.render.views import reference_image
 
-    limits = Limits(max_bytes=settings.max_upload_mb * 2**20, max_pixels=settings.max_image_pixels)
-    artifact = load(file, limits=limits)
-    view = None if artifact.kind == "image" else reference_image(artifact, class_name=class_name,
-                                                                 cache_dir=settings.cache_dir)
-    return artifact, view
+    return load(file, limits=Limits(max_bytes=settings.max_upload_mb * 2**20, max_pixels=settings.max_image_pixels))
 
 
 def run_import_refs(args) -> int:

@@ -1,6 +1,7 @@
 """The series expert: flags anomalous windows of a series, per column, with per-row scores.
 
-Two modes. `offline` sees the whole upload (a stretch unlike any other in it); `causal` judges
+Two modes. `offline` sees the whole upload (a stretch new to the rows before it, or for the first
+rows to those after it, and unlike any other in the upload); `causal` judges
 every row from the rows before it only, after a learning period, as NAB's detectors are judged
 (appending rows never changes an earlier score): a stretch unlike anything before it, or a value
 beyond everything before it. Both report one window per anomalous stretch, starting where it
@@ -83,7 +84,8 @@ class SeriesReport:
     points: list[FlaggedPoint] = field(default_factory=list)
     threshold: float = THRESHOLD
     periods: dict[str, int | None] = field(default_factory=dict)
-    method: str = "matrix profile (several lengths): discord offline, anomaly likelihood and new extremes causal"
+    method: str = ("matrix profile: anomaly likelihood and new extremes (offline: seen from both sides, confirmed "
+                   "by the two-sided discord)")
     mode: str = "offline"
     learn_rows: int = 0
     row_scores: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # per column, [0, 1]

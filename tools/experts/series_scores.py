@@ -13,10 +13,13 @@ each column alone looks familiar).
   Nothing after a row is used, so appending rows never changes an earlier score. After a learning
   period, a row over the threshold raises an alarm, then alarms are quiet for a while (one event,
   one alarm) unless a far stronger surprise comes (a new event), as NAB's detectors are judged.
-- offline: the two-sided profile (neighbours anywhere in the upload; a discord has none close),
-  averaged over a few rows, as a robust z against the whole upload's median and spread, together
-  with the residual z against the expected course (trend, season: series_profile). Its threshold
-  is chosen so that generated clean series come back clean (the offline mode answers people).
+- offline: the causal z seen from both sides (rows after the learning period judged from the rows
+  before them, so alarms come at the onset; the learning rows from the rows after them), kept
+  over the threshold only where the two-sided view confirms it: the two-sided profile (neighbours
+  anywhere in the upload; a discord has none close), averaged over a few rows, as a robust z
+  against the whole upload's median and spread, or the residual z against the expected course
+  (trend, season: series_profile), reaching offline_confirm near the stretch. The confirmation is
+  chosen so that generated clean series come back clean (the offline mode answers people).
 
 The kernel is a few lines of numba (cached on disk) rather than stumpy: stumpy returns the left
 neighbour's index but not its distance, and compiles for about 10 s in every new process.
@@ -179,8 +182,9 @@ def offline_z(columns: dict[str, np.ndarray], learn_rows: int, settings: ScoreSe
     backward = causal_z({name: values[::-1] for name, values in columns.items()}, learn_rows, settings, threshold)
     support = discord_z(columns, settings)
     result = {}
+    lag = max(settings.lengths) + settings.smooth_rows - 2  # a reversed z covers the rows after its own: align
     for name, z in forward.items():
-        both = np.where(np.arange(len(z)) < learn_rows, backward[name][::-1], z)
+        both = np.where(np.arange(len(z)) < learn_rows, np.nan_to_num(_shift(backward[name][::-1], lag)), z)
         result[name] = confirmed(both, support[name], threshold, settings.offline_confirm, settings.confirm_rows)
     return result
 

@@ -48,9 +48,9 @@ class ScoreSettings:
     smooth_rows: int = 3  # causal: the likelihood judges the mean profile of the last rows
     causal_threshold: float = 2.5  # likelihood z at which a causal alarm is raised (score 0.5)
     extreme_tolerance: float = 0.05  # causal: a value this share of the earlier range beyond it counts as the threshold
-    offline_lengths: tuple[int, ...] = (8, 32, 128)  # offline: subsequence lengths of the two-sided profile
+    offline_lengths: tuple[int, ...] = (64,)  # offline: subsequence lengths of the two-sided profile (confirmation)
     offline_threshold: float = 2.5  # offline: likelihood z (seen from both sides) at which a row is flagged (score 0.5)
-    offline_confirm: float = 8.0  # offline: ... when the two-sided discord / residual z near it reaches this
+    offline_confirm: float = 6.0  # offline: ... when the two-sided discord / residual z near it reaches this
     confirm_rows: int = 128  # offline: "near": within this many rows of the run over the threshold
     offline_smooth_rows: int = 5  # offline: the profile is averaged over this many rows around each row
     quiet_share: float = 0.2  # after an alarm, no new one for this share of the learning period ...

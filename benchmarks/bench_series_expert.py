@@ -1,8 +1,8 @@
 """The series expert on NAB (../shared/data/nab_dev), scored the NAB way, settings cross-validated.
 
-Leave-one-group-out: for each NAB group, the settings (threshold, smoothing, quiet period, lengths, escalation)
-are chosen on the other groups only (best pooled standard-profile NAB score there), then the
-detector runs with them on the held-out group. The held-out detections of all groups together give
+Leave-one-group-out: for each NAB group, the settings (causal: threshold, smoothing, quiet period, lengths,
+escalation; offline: threshold, confirming discord z and its reach) are chosen on the other groups
+only (best pooled standard-profile NAB score there), then the detector runs with them on the held-out group. The held-out detections of all groups together give
 the cross-validated corpus score; NAB's published detectors are scored on the same series beside
 it. Both modes (causal, offline). The offline mode answers people, so only its settings that flag
 nothing on generated clean series (noise, cycles; 3,000 and 10,000 rows) are candidates; the
@@ -38,7 +38,8 @@ PEERS = ("contextOSE", "numenta", "ARTime", "randomCutForest", "windowedGaussian
 GRID = {
     "causal": {"causal_threshold": (2.0, 2.5, 3.0, 3.5), "smooth_rows": (3, 5), "quiet_share": (0.1, 0.15, 0.2),
                "lengths": ((4,), (4, 32)), "escalation": (3.0, 10.0)},
-    "offline": {"offline_threshold": (8.0, 12.0, 16.0, 24.0), "offline_lengths": ((8, 32, 128), (4, 32), (32,))},
+    "offline": {"offline_threshold": (2.5, 3.0), "offline_confirm": (5.0, 6.0, 8.0),
+                "offline_lengths": ((8, 32, 128), (32,), (64,))},
 }
 CLEAN = [(rows, seed, period, noise) for rows in (3000, 10_000) for seed in range(3)
          for period, noise in ((None, 0.05), (96, 0.2), (96, 0.05))]  # generated series with nothing to find
@@ -172,7 +173,8 @@ def _setting(s: ScoreSettings, mode: str) -> str:
     if mode == "causal":
         return (f"threshold {s.causal_threshold}, smooth {s.smooth_rows}, quiet {s.quiet_share}, lengths {s.lengths}, "
                 f"escalation {s.escalation:g}")
-    return f"threshold {s.offline_threshold}, smooth {s.offline_smooth_rows}, lengths {s.offline_lengths}"
+    return (f"threshold {s.offline_threshold}, confirmed at {s.offline_confirm:g} within {s.confirm_rows} rows, "
+            f"lengths {s.offline_lengths}")
 
 
 def _fmt(value) -> str:

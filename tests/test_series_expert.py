@@ -10,7 +10,7 @@ import pytest
 from tests.helpers import data
 from tools.experts.series import JOINT_NAME, detect
 from tools.experts.series_profile import find_period, rolling_median
-from tools.experts.series_scores import DEFAULT, left_profile, to_score
+from tools.experts.series_scores import DEFAULT, confirmed, left_profile, to_score
 
 MODES = ("offline", "causal")
 
@@ -75,6 +75,21 @@ def test_an_offline_window_ends_where_the_values_are_back_in_the_expected_band()
     report = detect(_frame(n=3000, spikes=((1734, 2.0),)))
     window = next(w for w in report.windows if w.start <= 1734 <= w.end)
     assert window.end < 1734 + 5 and [p.row for p in report.points] == [1734]
+
+
+def test_offline_judges_the_first_rows_from_the_rows_after_them():
+    frame = _frame(n=3000, spikes=((3, 2.0), (120, 2.0)))
+    offline, causal = detect(frame), detect(frame, mode="causal")
+    assert [(w.start, w.peak_row) for w in offline.windows] == [(3, 3), (118, 120)] and causal.windows == []
+
+
+def test_a_stretch_over_the_threshold_counts_offline_only_where_the_two_sided_view_confirms_it():
+    z = np.zeros(100)
+    z[[20, 21, 60]] = 5.0
+    support = np.zeros(100)
+    support[63] = 9.0  # near the second run only
+    kept = confirmed(z, support, threshold=2.5, confirm=8.0, pad=5)
+    assert kept[[20, 21]].tolist() == [2.5, 2.5] and kept[60] == 5.0 and kept[0] == 0.0
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -33,8 +33,10 @@ def _expert_reasoning(turn, report) -> str:
 
 def _series_reasoning(turn, report) -> str:
     columns = ", ".join(report.periods) or "its columns"
-    parts = [f"The series expert ({report.mode} mode) judged {columns} against the rest of the series: a stretch "
-             "unlike any other, or values outside the expected band, is flagged."]
+    confirmed = (" when nothing elsewhere in the series comes close either (the first rows are judged from the rows "
+                 "after them)" if report.mode == "offline" else "")
+    parts = [f"The series expert ({report.mode} mode) judged {columns}: a stretch unlike anything before it, or a "
+             f"value beyond everything before it, is flagged{confirmed}."]
     parts.append(report.summary())
     if not report.anomalous:
         parts.append("Every stretch resembles another part of the series and stays near its expected course.")

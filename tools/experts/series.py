@@ -1,6 +1,7 @@
 """The series expert: flags anomalous windows of a series, per column, with per-row scores.
 
-Two modes. `offline` sees the whole upload (a stretch unlike any other in it); `causal` judges
+Two modes. `offline` sees the whole upload (a stretch new to the rows before it, or for the first
+rows to those after it, and unlike any other in the upload); `causal` judges
 every row from the rows before it only, after a learning period, as NAB's detectors are judged
 (appending rows never changes an earlier score): a stretch unlike anything before it, or a value
 beyond everything before it. Both report one window per anomalous stretch, starting where it
@@ -33,7 +34,6 @@ from tools.experts.series_scores import (
 MODES = ("offline", "causal")
 BAND_Z = 4.0  # the expected band is the expected course +- this many robust spreads
 JOINT_NAME = "all columns together"
-GAP_DIVISOR = 50  # offline: flags closer than 2 % of the series belong to one window
 THRESHOLD = DEFAULT.offline_threshold  # the offline mode's z at score 0.5 (kept for callers of the old name)
 
 
@@ -84,7 +84,8 @@ class SeriesReport:
     points: list[FlaggedPoint] = field(default_factory=list)
     threshold: float = THRESHOLD
     periods: dict[str, int | None] = field(default_factory=dict)
-    method: str = "matrix profile (several lengths): discord offline, anomaly likelihood and new extremes causal"
+    method: str = ("matrix profile: anomaly likelihood and new extremes (offline: seen from both sides, confirmed "
+                   "by the two-sided discord)")
     mode: str = "offline"
     learn_rows: int = 0
     row_scores: dict[str, np.ndarray] = field(default_factory=dict, repr=False)  # per column, [0, 1]
@@ -136,28 +137,27 @@ def detect(frame: pd.DataFrame, *, mode: str = "offline", learn_rows: int | None
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
     columns = {str(c): pd.to_numeric(frame[c], errors="coerce").to_numpy(dtype=np.float64) for c in frame.columns}
     n = len(frame)
-    learn = (learning_rows(n, settings) if learn_rows is None else int(learn_rows)) if mode == "causal" else 0
+    learn = learning_rows(n, settings) if learn_rows is None else int(learn_rows)  # the likelihood's history
+    first = learn if mode == "causal" else 0  # offline judges the learning rows from the rows after them
     if n < MIN_ROWS or not columns:
-        return SeriesReport(0.0, False, mode=mode, learn_rows=learn, alarm_rows=np.zeros(n, bool))
+        return SeriesReport(0.0, False, mode=mode, learn_rows=first, alarm_rows=np.zeros(n, bool))
     threshold = settings.causal_threshold if mode == "causal" else settings.offline_threshold
     z = _row_z(columns, mode, learn, settings, n)
     profiles = {name: expected_profile(values) for name, values in columns.items()}
-    quiet = max(1, int(settings.quiet_share * (learn or learning_rows(n, settings))))
-    report = SeriesReport(0.0, False, threshold=threshold, mode=mode, learn_rows=learn,
+    quiet = max(1, int(settings.quiet_share * learn))
+    report = SeriesReport(0.0, False, threshold=threshold, mode=mode, learn_rows=first,
                           periods={name: p.period for name, p in profiles.items()},
                           bands={name: (p.expected - BAND_Z * p.scale, p.expected + BAND_Z * p.scale)
                                  for name, p in profiles.items()})
     report.alarm_rows = np.zeros(n, bool)
-    gap = quiet if mode == "causal" else max(3, n // GAP_DIVISOR)
     for name, column_z in z.items():
         column_z = np.where(missing, 0.0, column_z) if (missing := _missing(name, columns, n)).any() else column_z
-        z_after = np.where(np.arange(n) >= learn, column_z, 0.0)
+        z_after = np.where(np.arange(n) >= first, column_z, 0.0)
         report.row_scores[name] = to_score(z_after, threshold)
-        raised = (alarms(column_z, threshold, learn, quiet, settings.escalation) if mode == "causal"
-                  else _starts(z_after > threshold, gap))
+        raised = alarms(column_z, threshold, first, quiet, settings.escalation)
         report.alarm_rows |= raised
-        lead = settings.smooth_rows - 1 if mode == "causal" else 0  # the rows the alarm's surprise averaged
-        spans = [(max(learn, a - lead), b) for a, b in _runs(z_after > threshold, gap) if raised[a:b + 1].any()]
+        lead = settings.smooth_rows - 1  # the rows the alarm's surprise averaged
+        spans = [(max(first, a - lead), b) for a, b in _runs(z_after > threshold, quiet) if raised[a:b + 1].any()]
         unusual = _outside_band(name, columns, report.bands) if mode == "offline" else None
         spans = [_trimmed(a, b, unusual) for a, b in spans] if unusual is not None else spans
         report.windows += [_window(name, a, b, z_after, threshold, frame, columns, report.bands) for a, b in spans]
@@ -177,7 +177,7 @@ def _row_z(columns: dict, mode: str, learn: int, settings: ScoreSettings, n: int
     block = block_size(n)
     if block > 1:
         columns = {name: block_means(values, block) for name, values in columns.items()}
-    z = causal_z(columns, learn // block, settings) if mode == "causal" else offline_z(columns, settings)
+    z = (causal_z if mode == "causal" else offline_z)(columns, learn // block, settings)
     return {name: np.repeat(values, block)[:n] for name, values in z.items()} if block > 1 else z
 
 
@@ -200,13 +200,6 @@ def _runs(over: np.ndarray, gap: int) -> list[tuple[int, int]]:
         return []
     breaks = np.flatnonzero(np.diff(rows) > gap)
     return list(zip(rows[np.r_[0, breaks + 1]].tolist(), rows[np.r_[breaks, len(rows) - 1]].tolist(), strict=True))
-
-
-def _starts(over: np.ndarray, gap: int) -> np.ndarray:
-    """The first row of each run (where an offline window begins)."""
-    starts = np.zeros(len(over), bool)
-    starts[[a for a, _ in _runs(over, gap)]] = True
-    return starts
 
 
 def _window(name, start, end, z, threshold, frame, columns, bands) -> Window:

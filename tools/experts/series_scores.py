@@ -13,10 +13,13 @@ each column alone looks familiar).
   Nothing after a row is used, so appending rows never changes an earlier score. After a learning
   period, a row over the threshold raises an alarm, then alarms are quiet for a while (one event,
   one alarm) unless a far stronger surprise comes (a new event), as NAB's detectors are judged.
-- offline: the two-sided profile (neighbours anywhere in the upload; a discord has none close),
-  averaged over a few rows, as a robust z against the whole upload's median and spread, together
-  with the residual z against the expected course (trend, season: series_profile). Its threshold
-  is chosen so that generated clean series come back clean (the offline mode answers people).
+- offline: the causal z seen from both sides (rows after the learning period judged from the rows
+  before them, so alarms come at the onset; the learning rows from the rows after them), kept
+  over the threshold only where the two-sided view confirms it: the two-sided profile (neighbours
+  anywhere in the upload; a discord has none close), averaged over a few rows, as a robust z
+  against the whole upload's median and spread, or the residual z against the expected course
+  (trend, season: series_profile), reaching offline_confirm near the stretch. The confirmation is
+  chosen so that generated clean series come back clean (the offline mode answers people).
 
 The kernel is a few lines of numba (cached on disk) rather than stumpy: stumpy returns the left
 neighbour's index but not its distance, and compiles for about 10 s in every new process.
@@ -45,8 +48,10 @@ class ScoreSettings:
     smooth_rows: int = 3  # causal: the likelihood judges the mean profile of the last rows
     causal_threshold: float = 2.5  # likelihood z at which a causal alarm is raised (score 0.5)
     extreme_tolerance: float = 0.05  # causal: a value this share of the earlier range beyond it counts as the threshold
-    offline_lengths: tuple[int, ...] = (8, 32, 128)  # offline: subsequence lengths of the two-sided profile
-    offline_threshold: float = 12.0  # robust discord / residual z at which an offline row is flagged (score 0.5)
+    offline_lengths: tuple[int, ...] = (64,)  # offline: subsequence lengths of the two-sided profile (confirmation)
+    offline_threshold: float = 2.5  # offline: likelihood z (seen from both sides) at which a row is flagged (score 0.5)
+    offline_confirm: float = 6.0  # offline: ... when the two-sided discord / residual z near it reaches this
+    confirm_rows: int = 128  # offline: "near": within this many rows of the run over the threshold
     offline_smooth_rows: int = 5  # offline: the profile is averaged over this many rows around each row
     quiet_share: float = 0.2  # after an alarm, no new one for this share of the learning period ...
     escalation: float = 10.0  # ... unless the z is this many times the z of the alarm that began the quiet
@@ -147,19 +152,56 @@ def standardised(values: np.ndarray, learn_rows: int | None) -> np.ndarray:
     return (filled - np.mean(part)) / (spread if spread > 0 else 1.0)
 
 
-def causal_z(columns: dict[str, np.ndarray], learn_rows: int, settings: ScoreSettings = DEFAULT) -> dict[str, np.ndarray]:
-    """Per column (and `*joint*` for several columns): the highest likelihood z over the lengths and the new-extreme rule."""
+def causal_z(columns: dict[str, np.ndarray], learn_rows: int, settings: ScoreSettings = DEFAULT,
+             threshold: float | None = None) -> dict[str, np.ndarray]:
+    """Per column (and `*joint*` for several columns): the highest likelihood z over the lengths and the new-extreme rule.
+
+    A new extreme beyond the tolerance scores `threshold` (default: the causal threshold).
+    """
+    threshold = settings.causal_threshold if threshold is None else threshold
     result = {}
     for name, values in _profiled(columns, learn_rows).items():
         zs = [weight * likelihood_z(left_profile(values, m), learn_rows, settings.smooth_rows)
               for m, weight in _weighted_lengths(settings, len(values))]
         if name != JOINT:  # the joint stretch's range is that of standardised columns: each column is checked alone
-            zs.append(settings.causal_threshold * new_extreme(values) / settings.extreme_tolerance)
+            zs.append(threshold * new_extreme(values) / settings.extreme_tolerance)
         result[name] = np.max(zs, axis=0) if zs else np.zeros(len(values))
     return result
 
 
-def offline_z(columns: dict[str, np.ndarray], settings: ScoreSettings = DEFAULT) -> dict[str, np.ndarray]:
+def offline_z(columns: dict[str, np.ndarray], learn_rows: int, settings: ScoreSettings = DEFAULT) -> dict[str, np.ndarray]:
+    """Per column (and `*joint*`): the causal z seen from both sides, kept over the threshold only where confirmed.
+
+    Rows after the learning period are judged from the rows before them (alarms at the onset, as
+    causal); the learning rows from the rows after them (the series reversed). A stretch over the
+    threshold counts only where the two-sided discord z near it (no close neighbour anywhere in
+    the upload) reaches offline_confirm: what is new to the past but common later is no anomaly.
+    """
+    threshold = settings.offline_threshold
+    forward = causal_z(columns, learn_rows, settings, threshold)
+    backward = causal_z({name: values[::-1] for name, values in columns.items()}, learn_rows, settings, threshold)
+    support = discord_z(columns, settings)
+    result = {}
+    lag = max(settings.lengths) + settings.smooth_rows - 2  # a reversed z covers the rows after its own: align
+    for name, z in forward.items():
+        both = np.where(np.arange(len(z)) < learn_rows, np.nan_to_num(_shift(backward[name][::-1], lag)), z)
+        result[name] = confirmed(both, support[name], threshold, settings.offline_confirm, settings.confirm_rows)
+    return result
+
+
+def confirmed(z: np.ndarray, support: np.ndarray, threshold: float, confirm: float, pad: int) -> np.ndarray:
+    """z capped at the threshold in each run over it whose support (within pad rows) stays below confirm."""
+    near = pd.Series(support).rolling(2 * pad + 1, center=True, min_periods=1).max().to_numpy()
+    over = np.r_[False, z > threshold, False]
+    edges = np.flatnonzero(np.diff(over.astype(np.int8)))
+    capped = z.copy()
+    for first, end in zip(edges[::2], edges[1::2], strict=True):
+        if near[first:end].max() < confirm:
+            capped[first:end] = threshold
+    return capped
+
+
+def discord_z(columns: dict[str, np.ndarray], settings: ScoreSettings = DEFAULT) -> dict[str, np.ndarray]:
     """Per column (and `*joint*`): the highest of the discord z (all offline lengths) and the residual z, per row."""
     result = {}
     for name, values in _profiled(columns, None).items():

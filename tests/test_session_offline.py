@@ -217,3 +217,30 @@ def test_a_series_too_short_to_judge_is_one_clear_error_not_a_normal_verdict(set
     out, err = capsys.readouterr()
     assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
     assert "5 row(s)" in err and "at least 16" in err and "longer stretch" in err
+
+
+def test_terminal_chat_shows_each_step_on_one_line_and_the_answer_whole(workdir, tmp_path, capsys, monkeypatch):
+    import io
+    import sys
+
+    _, files = workdir
+    home = tmp_path / "home"
+    assert main(["--home", str(home), "kb", "add-ref", "widget", str(files["ref0"]), str(files["ref1"])]) == 0
+    lines = [f"/file {files['bad']} is anything wrong?", "where exactly?", "/quit"]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(lines) + "\n"))
+    capsys.readouterr()
+    assert main(["--home", str(home), "chat", "--class", "widget"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    steps = [line for line in out if line.startswith("  · ")]
+    assert any("show_regions" in line for line in steps) and all(len(line) < 170 for line in steps)
+    where = out.index(next(line for line in out if line.startswith("Where")))
+    assert all(not line.strip().isdigit() for line in out)  # no cut-off "2." of a step's second line
+    assert out[where + 1].startswith("1. ")
+
+
+def test_a_terminal_step_with_several_lines_of_text_shows_its_first_line_only(capsys):
+    from assistant.commands.chat import _show
+    from assistant.events import Event
+
+    _show(Event("step", title="🛠️ show_regions", text="1. dent at the centre\n2. bump at the rim", duration_s=0.04))
+    assert capsys.readouterr().out == "  · 🛠️ show_regions (0.0s) 1. dent at the centre\n"

@@ -64,7 +64,8 @@ def _turn(session, line: str, class_name, strategy) -> None:
 
 def _show(event) -> None:
     if event.kind == "step" and event.status != "pending":
-        print(f"  · {event.title} ({event.duration_s:.1f}s) {event.text[:120]}".rstrip())
+        first = (event.text or "").strip().splitlines()[:1]  # a step's text may hold several lines: show the first
+        print(f"  · {event.title} ({event.duration_s:.1f}s) {(first[0] if first else '')[:120]}".rstrip())
     elif event.kind == "notice" and event.text:
         print(f"  note: {event.text}")
     elif event.kind == "text":

@@ -120,3 +120,13 @@ def test_history_as_gradio_client_returns_it_reads_the_same():
                                 {"file": "/downloads/abc/composite.png", "alt_text": "heatmap", "type": "file"}]}]
     assert normalise_history(from_client) == [{"role": "assistant", "text": "*heatmap*",
                                                "files": ["/downloads/abc/composite.png"], "title": ""}]
+
+
+def test_a_location_box_is_shown_in_fractions_unless_it_is_a_sliver():
+    from assistant.app.chat_view import location_text
+
+    assert location_text({"where": "upper left", "box": [0.1, 0.2, 0.3, 0.4]}) == (
+        "upper left (x 0.10–0.30, y 0.20–0.40 of the image)")
+    sliver = {"where": "lower right, on the far side in this view", "box": [0.9985, 0.65, 1.0, 0.74]}
+    assert location_text(sliver) == "lower right, on the far side in this view"
+    assert location_text({"box": [0.1, 0.2, 0.3, 0.4]}) == "x 0.10–0.30, y 0.20–0.40 of the image"

@@ -85,7 +85,7 @@ def location_text(location: dict) -> str:
     """Where the anomaly is, in words and as a box in image fractions."""
     where = (location or {}).get("where") or ""
     box = (location or {}).get("box")
-    if box:
+    if box and min(box[2] - box[0], box[3] - box[1]) >= 0.005:  # a sliver (a place behind the view's edge) says nothing
         span = f"x {box[0]:.2f}–{box[2]:.2f}, y {box[1]:.2f}–{box[3]:.2f} of the image"
         where = f"{where} ({span})" if where else span
     return where

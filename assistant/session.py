@@ -64,6 +64,10 @@ class Session:
     def artifacts(self) -> dict[str, Artifact]:
         return self.ctx.artifacts
 
+    def last_query(self) -> Artifact | None:
+        """The Artifact analysed last in this session, or None."""
+        return self.artifacts.get(self.last_turn.artifact_id) if self.last_turn is not None else None
+
     def send(self, text: str = "", files=(), *, class_name: str | None = None, strategy: str | None = None,
              references: int | None = None, names=None, extra_rules=()) -> Iterator[Event]:
         """One turn. Files are analysed (the first is the query); text alone is a follow-up or chat."""

@@ -137,10 +137,7 @@ class Conversation:
 
     def last_query(self):
         """The Artifact analysed last in this conversation, or None."""
-        session = self.session
-        if session is None or session.last_turn is None:
-            return None
-        return session.artifacts.get(session.last_turn.artifact_id)
+        return self.session.last_query() if self.session is not None else None
 
     def last_class(self) -> str | None:
         session = self.session

@@ -111,9 +111,9 @@ def store_files(kb, user: User, class_name: str, files: list[str], names: list[s
 def _store_one(kb, user: User, class_name: str, artifact, settings):
     view = None
     if artifact.kind != "image":
-        from tools.render.views import reference_image
+        from tools.render.views import to_image
 
-        view = reference_image(artifact, class_name=class_name, cache_dir=settings.cache_dir)
+        view = to_image(artifact, class_name=class_name, cache_dir=settings.cache_dir)
     return kb.add_reference(class_name, artifact.path, modality=artifact.kind, view_image=view,
                             note=f"added in the app from {artifact.name}", author=user.name)
 

@@ -48,8 +48,7 @@ def log_inspection(session, verdict) -> None:
 
     from assistant.app import inspection_log
 
-    turn = session.last_turn
-    artifact = session.artifacts.get(turn.artifact_id) if turn is not None else None
+    artifact = session.last_query()
     if artifact is None or verdict is None:
         return
     try:

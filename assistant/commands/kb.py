@@ -180,15 +180,15 @@ def run_deactivate_rule(args) -> int:
 def run_add_ref(args) -> int:
     """kb add-ref CLASS FILE...: store reference normals (point clouds, series, videos via their views)."""
     from assistant.commands.common import settings_from
-    from tools.render.views import fix_class_camera, reference_image
+    from tools.render.views import fix_class_camera, to_image
 
     settings = settings_from(args)
     # Every file is loaded and rendered first, so that one bad file stores nothing; reference scans given
     # together fix their class's camera together (not from the first file alone).
     artifacts = [_load_reference(f, settings) for f in args.files]
     fix_class_camera(args.class_name, settings.cache_dir, artifacts)
-    prepared = [(a, None if a.kind == "image" else reference_image(a, class_name=args.class_name,
-                                                                   cache_dir=settings.cache_dir)) for a in artifacts]
+    prepared = [(a, None if a.kind == "image" else to_image(a, class_name=args.class_name, cache_dir=settings.cache_dir))
+                for a in artifacts]
     kb = _kb(args)
     samples = [kb.add_reference(args.class_name, artifact.path, modality=artifact.kind, view_image=view,
                                 note=args.note, author=args.author) for artifact, view in prepared]

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from tools.experts.vision.expert import ExpertReport, VisionExpert
-from tools.experts.vision.regions import find_regions
+from tools.experts.vision.regions import describe_place, find_regions
 from tools.render.video import shown_frames, tile_boxes
 
 MAX_REFERENCE_FRAMES = 16  # frames the expert is fitted on: its time grows with each
@@ -62,8 +62,6 @@ def _reference_frames(clips: list[list[tuple[float, Image.Image]]]) -> list[tupl
 
 def _in_frame(box, tiles, shown, size) -> str:
     """Where a region of the grid is, in the video's terms: which frame, at what time, and where in it."""
-    from tools.experts.vision.regions import describe_place
-
     cx, cy = (box[0] + box[2]) / 2 * size[0], (box[1] + box[3]) / 2 * size[1]
     for number, ((seconds, _), (x0, y0, x1, y1)) in enumerate(zip(shown, tiles, strict=True), 1):
         if x0 <= cx < x1 and y0 <= cy < y1:

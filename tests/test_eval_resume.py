@@ -75,6 +75,9 @@ def test_killed_run_resumes_without_redoing_or_losing_work(eval_home, tmp_path):
         finally:
             process.send_signal(signal.SIGKILL)
             process.wait()
+        time.sleep(0.5)  # the server's handlers read to the end of what the killed process had sent
+        cut = server.take_malformed()  # a request the kill cut off in mid-send reaches the server torn
+        assert all(line.endswith("the body is not a JSON object") for line in cut), cut
         first = _records(results)
         assert 3 <= len(first) < ITEMS
         with results.open("ab") as handle:
